@@ -1,0 +1,175 @@
+"""Typed settings for Växla.
+
+Sources, lowest priority first: built-in defaults < TOML file (``--config``)
+< environment variables ``VAXLA_*`` (nested with ``__``, e.g.
+``VAXLA_SIP__REALM``) < command-line flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DIGEST_ALGORITHMS = ("MD5", "SHA-256")
+
+
+def split_host_port(text: str, default_port: int) -> tuple[str, int]:
+    """``"127.0.0.1:5060"`` -> ``("127.0.0.1", 5060)``; ``"[::1]:5060"`` works too."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else default_port
+        return host, port
+    if text.count(":") == 1:
+        host, port_text = text.split(":")
+        return host, int(port_text)
+    return text, default_port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SipSettings(BaseModel):
+    listen: str = Field("127.0.0.1:5060", description="HOST:PORT for SIP over UDP and TCP.")
+    advertise: str | None = Field(
+        None,
+        description="Address put in Via/Contact when listen is a wildcard (0.0.0.0).",
+    )
+    realm: str = Field("vaxla", description="Digest realm for phones.")
+    digest_algorithms: list[str] = Field(
+        default_factory=lambda: ["MD5"],
+        description="Algorithms offered in challenges unless an extension says otherwise.",
+    )
+    nonce_ttl: float = Field(300.0, description="Seconds a digest nonce stays fresh.")
+    min_expires: int = Field(60, description="Shortest registration accepted (423 below).")
+    max_expires: int = Field(3600, description="Registrations longer than this are cut.")
+    default_expires: int = 3600
+    no_answer_timeout: float = Field(
+        30.0, description="Seconds before an unanswered call gets 480."
+    )
+    trusted_peers: list[str] = Field(
+        default_factory=list,
+        description="Hosts (IP) whose INVITEs need no digest auth, e.g. a trunk.",
+    )
+    auth_failure_limit: int = Field(
+        20, description="Failed auth attempts per source per minute before it is throttled."
+    )
+
+    @field_validator("digest_algorithms")
+    @classmethod
+    def _known_algorithms(cls, value: list[str]) -> list[str]:
+        upper = [v.upper() for v in value]
+        for v in upper:
+            if v not in DIGEST_ALGORITHMS:
+                raise ValueError(f"unknown digest algorithm {v!r}; use {DIGEST_ALGORITHMS}")
+        return upper
+
+
+class HttpSettings(BaseModel):
+    listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the web UI and REST API.")
+
+
+class LogSettings(BaseModel):
+    level: str = "INFO"
+    format: str = Field("json", description="json or text")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VAXLA_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where the database and state live.")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default: SQLite file vaxla.db in data_dir. "
+        "postgresql://user@host/db selects PostgreSQL.",
+    )
+    demo: bool = Field(False, description="Load the demo municipality on first start.")
+    sip: SipSettings = Field(default_factory=SipSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init kwargs carry CLI flags (highest), then the environment, then the
+        # TOML file, which load_settings passes as the lowest-priority source.
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'vaxla.db').resolve()}"
+
+
+_toml_data: dict[str, Any] = {}
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return _toml_data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_data)
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from the layered sources.
+
+    ``overrides`` are CLI flags; nested keys are given as dicts
+    (``sip={"listen": "127.0.0.1:5070"}``) and merged with the lower layers
+    rather than replacing the whole section.
+    """
+    global _toml_data
+    file_data: dict[str, Any] = {}
+    if config_file is not None:
+        with open(config_file, "rb") as fh:
+            file_data = tomllib.load(fh)
+    _toml_data = file_data
+    try:
+        # Build once without overrides so nested sections from file/env are kept,
+        # then apply the CLI overrides on top of that (deep merge).
+        base = Settings()
+        if not overrides:
+            return base
+        merged = _deep_merge(
+            base.model_dump(), {k: v for k, v in overrides.items() if v is not None}
+        )
+        return Settings.model_validate(merged)
+    finally:
+        _toml_data = {}

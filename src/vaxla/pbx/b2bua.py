@@ -1,0 +1,540 @@
+"""The B2BUA: connects a caller's dialog (A leg) to the callee's (B leg).
+
+A caller's INVITE is authenticated (407), the dialled extension looked up
+(404 unknown, 480 nobody registered), and a new INVITE sent in parallel to
+every registered contact of the callee. The first 2xx wins; the other forks
+are cancelled. Provisional responses, the answer, re-INVITEs, INFO and BYE
+are passed from one dialog to the other. Each call ends in a call record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vaxla.metrics import Metrics
+from vaxla.net.stack import SipStack
+from vaxla.pbx.cdr import CallOutcome, CallRecordWriter
+from vaxla.pbx.dialog import ALLOW, Dialog, LocalAddress, build_cancel, remote_target_of
+from vaxla.pbx.extensions import ExtensionStore
+from vaxla.pbx.location import LocationService
+from vaxla.pbx.phone_auth import PhoneAuth
+from vaxla.sip.message import Request, Response, make_response, new_call_id, new_tag
+from vaxla.sip.transaction import Peer
+from vaxla.sip.uri import NameAddr, SipURI
+
+log = logging.getLogger("vaxla.calls")
+
+# RFC 3261 §16.7: which final answer to give the caller when every fork failed.
+_FAILURE_RANK = {600: 0, 603: 0, 604: 0, 606: 0, 486: 1, 480: 3, 408: 4}
+
+
+def _rank(status: int) -> int:
+    if status in _FAILURE_RANK:
+        return _FAILURE_RANK[status]
+    return 2 if 400 <= status < 500 else 5
+
+
+class LegState(enum.Enum):
+    CALLING = "calling"
+    EARLY = "early"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    ENDED = "ended"
+
+
+class CallState(enum.Enum):
+    ROUTING = "routing"
+    RINGING = "ringing"
+    ANSWERED = "answered"
+    ENDED = "ended"
+
+
+@dataclass(slots=True)
+class BLeg:
+    invite: Request
+    txn_id: str
+    contact_uri: str
+    peer: Peer
+    dialog: Dialog
+    state: LegState = LegState.CALLING
+    got_provisional: bool = False
+    cancel_wanted: bool = False
+    status: int | None = None
+    ack: Request | None = None
+
+
+@dataclass(slots=True)
+class Forward:
+    """A request passed from one side to the other, waiting for its answer."""
+
+    call: Call
+    server_txn: str
+    request: Request  # as the sender sent it: the answer is built from it
+    from_side: str  # "a" or "b"
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+
+@dataclass(slots=True)
+class Call:
+    a_txn: str
+    a_invite: Request
+    a_peer: Peer
+    a_dialog: Dialog
+    outcome: CallOutcome
+    state: CallState = CallState.ROUTING
+    forks: dict[str, BLeg] = field(default_factory=dict)
+    b: BLeg | None = None
+    no_answer: asyncio.TimerHandle | None = None
+    # ACK from A still to be passed to B (delayed offer / re-INVITE answered by B)
+    ack_to_b_pending: bool = False
+    ack_to_a_pending: bool = False
+
+    def side_dialog(self, side: str) -> Dialog | None:
+        if side == "a":
+            return self.a_dialog
+        return self.b.dialog if self.b is not None else None
+
+
+def _without_tag(addr: NameAddr) -> str:
+    params = {k: v for k, v in addr.params.items() if k != "tag"}
+    return str(NameAddr(addr.uri, addr.display, params))
+
+
+class B2BUA:
+    def __init__(
+        self,
+        stack: SipStack,
+        auth: PhoneAuth,
+        extensions: ExtensionStore,
+        location: LocationService,
+        cdr: CallRecordWriter,
+        metrics: Metrics,
+        *,
+        no_answer_timeout: float,
+        trusted_hosts: set[str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stack = stack
+        self.auth = auth
+        self.extensions = extensions
+        self.location = location
+        self.cdr = cdr
+        self.metrics = metrics
+        self.no_answer_timeout = no_answer_timeout
+        self.trusted_hosts = trusted_hosts
+        self.clock = clock
+        self.calls_by_a_txn: dict[str, Call] = {}
+        self.forks: dict[str, tuple[Call, BLeg]] = {}
+        self.dialogs: dict[tuple[str, str], tuple[Call, str]] = {}
+        self.b_call_ids: dict[str, tuple[Call, BLeg]] = {}
+        self.forwards: dict[str, Forward] = {}
+        # dialog (call-id, our tag) whose ACK we pass on -> (other dialog, CSeq)
+        self.awaiting_ack: dict[tuple[str, str], tuple[Dialog, int]] = {}
+        self.active = 0
+
+    @property
+    def me(self) -> LocalAddress:
+        return LocalAddress(self.stack.host, self.stack.port)
+
+    # -- the caller's INVITE ---------------------------------------------------
+
+    def dialog_of(self, request: Request) -> tuple[Call, str] | None:
+        tag = request.to.tag
+        if tag is None:
+            return None
+        return self.dialogs.get((request.call_id, tag))
+
+    async def on_invite(self, txn_id: str, request: Request, peer: Peer) -> None:
+        mf = request.max_forwards
+        if mf is not None and mf <= 0:
+            self._reply(txn_id, request, 483)
+            return
+        uri = request.uri
+        if not isinstance(uri, SipURI) or not uri.user:
+            self._reply(txn_id, request, 404)
+            return
+        callee = uri.user
+        from_uri = request.from_.uri
+        caller = from_uri.user if isinstance(from_uri, SipURI) and from_uri.user else "anonymous"
+        if peer.host not in self.trusted_hosts:
+            outcome = await self.auth.check(request, peer, proxy=True, hint_user=caller)
+            if outcome.drop:
+                return
+            if not outcome.ok:
+                self._reply(txn_id, request, outcome.status, headers=outcome.headers)
+                return
+            assert outcome.username is not None
+            caller = outcome.username
+        now = self.clock()
+        a_tag = new_tag()
+        a_dialog = Dialog(
+            call_id=request.call_id,
+            local_tag=a_tag,
+            remote_tag=request.from_.tag,
+            local_uri=_without_tag(request.to),
+            remote_uri=_without_tag(request.from_),
+            remote_target=remote_target_of(request, str(request.from_.uri)),
+            route_set=request.headers.get_all("Record-Route"),
+            local_cseq=0,
+            peer=peer,
+        )
+        call = Call(
+            txn_id, request, peer, a_dialog, CallOutcome(request.call_id, caller, callee, now)
+        )
+        self.calls_by_a_txn[txn_id] = call
+        self.active += 1
+        self.metrics.active_calls.set(self.active)
+        if not await self.extensions.exists(callee):
+            self._fail(call, 404, "not-found")
+            return
+        if call.state is CallState.ENDED:  # cancelled while we looked up
+            return
+        contacts = self.location.lookup(callee, now)
+        if not contacts:
+            self._fail(call, 480, "unavailable")
+            return
+        self.stack.send_response(txn_id, make_response(request, 100))
+        for contact in contacts:
+            self._fork(call, caller, callee, contact.uri, contact.peer)
+        loop = asyncio.get_running_loop()
+        call.no_answer = loop.call_later(self.no_answer_timeout, self._no_answer, call)
+
+    def _fork(self, call: Call, caller: str, callee: str, contact_uri: str, peer: Peer) -> None:
+        a = call.a_invite
+        me = self.me
+        display = a.from_.display
+        from_value = f"<sip:{caller}@{me.host}>"
+        if display:
+            from_value = f'"{display}" {from_value}'
+        dialog = Dialog(
+            call_id=new_call_id(me.host),
+            local_tag=new_tag(),
+            remote_tag=None,
+            local_uri=from_value,
+            remote_uri=f"<sip:{callee}@{me.host}>",
+            remote_target=contact_uri,
+            route_set=[],
+            local_cseq=1,
+            peer=peer,
+        )
+        invite = dialog.request("INVITE", me, body=a.body, content_type=a.content_type, cseq=1)
+        mf = a.max_forwards
+        invite.headers.set("Max-Forwards", str((mf if mf is not None else 70) - 1))
+        invite.headers.add("Allow", ALLOW)
+        invite.invalidate()
+        txn_id = self.stack.send_request(invite, peer)
+        leg = BLeg(invite, txn_id, contact_uri, peer, dialog)
+        call.forks[txn_id] = leg
+        self.forks[txn_id] = (call, leg)
+        self.b_call_ids[dialog.call_id] = (call, leg)
+        self.dialogs[(dialog.call_id, dialog.local_tag)] = (call, "b")
+
+    def _reply(
+        self,
+        txn_id: str,
+        request: Request,
+        status: int,
+        *,
+        to_tag: str | None = None,
+        headers: tuple[tuple[str, str], ...] | list[tuple[str, str]] = (),
+        body: bytes = b"",
+        content_type: str | None = None,
+    ) -> None:
+        response = make_response(
+            request,
+            status,
+            to_tag=to_tag or (new_tag() if status > 100 else None),
+            headers=headers,
+            body=body,
+            content_type=content_type,
+        )
+        self.stack.send_response(txn_id, response)
+
+    # -- responses from the callee's phones -------------------------------------
+
+    def on_fork_response(self, call: Call, leg: BLeg, response: Response) -> None:
+        status = response.status
+        if status < 200:
+            if status == 100:
+                return
+            leg.got_provisional = True
+            if leg.cancel_wanted:
+                self._send_cancel(leg)
+                return
+            if response.to.tag:
+                leg.state = LegState.EARLY
+                leg.dialog.remote_tag = response.to.tag
+            if call.state in (CallState.ROUTING, CallState.RINGING):
+                call.state = CallState.RINGING
+                self._reply(
+                    call.a_txn,
+                    call.a_invite,
+                    status if status in (180, 183) else 180,
+                    to_tag=call.a_dialog.local_tag,
+                    headers=[("Contact", self.me.contact(call.a_peer.transport)), ("Allow", ALLOW)],
+                    body=response.body,
+                    content_type=response.content_type,
+                )
+            return
+        if 200 <= status < 300:
+            self._fork_answered(call, leg, response)
+            return
+        leg.state = LegState.FAILED
+        leg.status = status
+        self._forget_fork(leg)
+        if call.state in (CallState.ROUTING, CallState.RINGING) and all(
+            f.state is LegState.FAILED for f in call.forks.values()
+        ):
+            best = min((f.status or 500 for f in call.forks.values()), key=_rank)
+            result = {486: "busy", 600: "busy", 603: "rejected", 408: "no-answer", 480: "no-answer"}
+            self._fail(call, 480 if best == 408 else best, result.get(best, "rejected"))
+
+    def _fork_answered(self, call: Call, leg: BLeg, response: Response) -> None:
+        leg.dialog.remote_tag = response.to.tag
+        leg.dialog.remote_target = remote_target_of(response, leg.contact_uri)
+        leg.dialog.route_set = list(reversed(response.headers.get_all("Record-Route")))
+        leg.dialog.confirmed = True
+        if call.state is CallState.ANSWERED or call.state is CallState.ENDED:
+            # Another fork won (or the caller gave up): take this answer down.
+            self._ack(leg, b"", None)
+            self.stack.send_request(leg.dialog.request("BYE", self.me), leg.peer)
+            leg.state = LegState.ENDED
+            self._forget_fork(leg)
+            return
+        leg.state = LegState.CONFIRMED
+        call.state = CallState.ANSWERED
+        call.b = leg
+        call.outcome.answered_at = self.clock()
+        if call.no_answer is not None:
+            call.no_answer.cancel()
+        for other in call.forks.values():
+            if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
+                self._cancel_fork(other)
+        if call.a_invite.body:
+            self._ack(leg, b"", None)
+        else:
+            call.ack_to_b_pending = True  # delayed offer: A's ACK carries the answer
+        self._reply(
+            call.a_txn,
+            call.a_invite,
+            200,
+            to_tag=call.a_dialog.local_tag,
+            headers=[("Contact", self.me.contact(call.a_peer.transport)), ("Allow", ALLOW)],
+            body=response.body,
+            content_type=response.content_type,
+        )
+        call.a_dialog.confirmed = True
+        self.dialogs[(call.a_dialog.call_id, call.a_dialog.local_tag)] = (call, "a")
+        log.info(
+            "answered",
+            extra={
+                "call_id": call.a_dialog.call_id,
+                "caller": call.outcome.caller,
+                "callee": call.outcome.callee,
+            },
+        )
+
+    def _ack(self, leg: BLeg, body: bytes, content_type: str | None) -> None:
+        ack = leg.dialog.request(
+            "ACK", self.me, body=body, content_type=content_type, cseq=leg.invite.cseq.seq
+        )
+        leg.ack = ack
+        self.stack.send_stateless(ack, leg.peer)
+
+    def _cancel_fork(self, leg: BLeg) -> None:
+        if leg.got_provisional:
+            self._send_cancel(leg)
+        else:
+            leg.cancel_wanted = True  # RFC 3261 §9.1: wait for a provisional first
+
+    def _send_cancel(self, leg: BLeg) -> None:
+        leg.cancel_wanted = False
+        self.stack.send_request(build_cancel(leg.invite), leg.peer)
+
+    def _forget_fork(self, leg: BLeg) -> None:
+        self.forks.pop(leg.txn_id, None)
+
+    def on_stray_2xx(self, response: Response) -> None:
+        """A retransmitted 2xx whose client transaction is gone: ACK it again."""
+        found = self.b_call_ids.get(response.call_id)
+        if found is None:
+            return
+        call, leg = found
+        if leg.ack is not None:
+            self.stack.send_stateless(leg.ack, leg.peer)
+        elif call.b is not leg:
+            self._fork_answered(call, leg, response)
+
+    def on_fork_timeout(self, call: Call, leg: BLeg) -> None:
+        if leg.state in (LegState.CALLING, LegState.EARLY):
+            resp_status = 408
+            leg.state = LegState.FAILED
+            leg.status = resp_status
+            self._forget_fork(leg)
+            if call.state in (CallState.ROUTING, CallState.RINGING) and all(
+                f.state is LegState.FAILED for f in call.forks.values()
+            ):
+                self._fail(call, 480, "no-answer")
+
+    # -- call end ---------------------------------------------------------------
+
+    def _no_answer(self, call: Call) -> None:
+        if call.state in (CallState.ROUTING, CallState.RINGING):
+            for leg in call.forks.values():
+                if leg.state in (LegState.CALLING, LegState.EARLY):
+                    self._cancel_fork(leg)
+            self._fail(call, 480, "no-answer")
+
+    def on_cancel(self, invite_txn_id: str) -> None:
+        call = self.calls_by_a_txn.get(invite_txn_id)
+        if call is None or call.state in (CallState.ANSWERED, CallState.ENDED):
+            return
+        for leg in call.forks.values():
+            if leg.state in (LegState.CALLING, LegState.EARLY):
+                self._cancel_fork(leg)
+        self._fail(call, 487, "cancelled")
+
+    def _fail(self, call: Call, status: int, result: str) -> None:
+        if call.state is CallState.ENDED:
+            return
+        self._reply(call.a_txn, call.a_invite, status, to_tag=call.a_dialog.local_tag)
+        call.outcome.sip_status = status
+        self._finish(call, result)
+
+    def _finish(self, call: Call, result: str, hangup_by: str | None = None) -> None:
+        if call.state is CallState.ENDED:
+            return
+        call.state = CallState.ENDED
+        if call.no_answer is not None:
+            call.no_answer.cancel()
+        call.outcome.result = result
+        call.outcome.hangup_by = hangup_by
+        call.outcome.ended_at = self.clock()
+        if call.outcome.sip_status is None and call.outcome.answered_at is not None:
+            call.outcome.sip_status = 200
+        self.cdr.add(call.outcome)
+        self.active -= 1
+        self.metrics.active_calls.set(self.active)
+        self.metrics.calls.labels(result).inc()
+        log.info(
+            "call ended",
+            extra={
+                "call_id": call.a_dialog.call_id,
+                "result": result,
+                "caller": call.outcome.caller,
+                "callee": call.outcome.callee,
+                "hangup_by": hangup_by,
+            },
+        )
+        asyncio.get_running_loop().call_later(40.0, self._drop_state, call)
+
+    def _drop_state(self, call: Call) -> None:
+        """Forget a finished call once retransmissions can no longer arrive."""
+        self.calls_by_a_txn.pop(call.a_txn, None)
+        self.dialogs.pop((call.a_dialog.call_id, call.a_dialog.local_tag), None)
+        for leg in call.forks.values():
+            self.forks.pop(leg.txn_id, None)
+            self.b_call_ids.pop(leg.dialog.call_id, None)
+            self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
+
+    # -- requests inside a dialog ----------------------------------------------
+
+    def on_in_dialog(self, txn_id: str, request: Request, call: Call, side: str) -> None:
+        method = request.method
+        other = "b" if side == "a" else "a"
+        target = call.side_dialog(other)
+        if method == "BYE":
+            self._reply(txn_id, request, 200)
+            if call.state is CallState.ANSWERED and target is not None:
+                self.stack.send_request(target.request("BYE", self.me), target.peer)
+            self._finish(call, "answered", "caller" if side == "a" else "callee")
+            return
+        if call.state is not CallState.ANSWERED or target is None:
+            self._reply(txn_id, request, 481 if call.state is CallState.ENDED else 491)
+            return
+        forwarded = target.request(
+            method, self.me, body=request.body, content_type=request.content_type
+        )
+        for name in ("Event", "Subscription-State", "Refer-To", "Session-Expires"):
+            value = request.headers.get(name)
+            if value is not None:
+                forwarded.headers.add(name, value)
+        forwarded.invalidate()
+        client_txn = self.stack.send_request(forwarded, target.peer)
+        self.forwards[client_txn] = Forward(call, txn_id, request, side)
+
+    def on_forward_response(self, client_txn: str, response: Response) -> None:
+        fwd = self.forwards.get(client_txn)
+        status = response.status
+        if fwd is None or status == 100:
+            return
+        call = fwd.call
+        sender_dialog = call.side_dialog(fwd.from_side)
+        if sender_dialog is None:
+            return
+        if status >= 200:
+            del self.forwards[client_txn]
+        if fwd.method == "INVITE" and 200 <= status < 300:
+            target = call.side_dialog("b" if fwd.from_side == "a" else "a")
+            assert target is not None
+            if fwd.request.body:
+                self._ack_dialog(target, response.cseq.seq)
+            else:  # the answer to B's offer comes in the sender's ACK
+                key = (sender_dialog.call_id, sender_dialog.local_tag)
+                self.awaiting_ack[key] = (target, response.cseq.seq)
+        headers: list[tuple[str, str]] = []
+        if fwd.method == "INVITE":
+            headers.append(("Contact", self.me.contact(sender_dialog.peer.transport)))
+        self._reply(
+            fwd.server_txn,
+            fwd.request,
+            status,
+            to_tag=sender_dialog.local_tag,
+            headers=headers,
+            body=response.body,
+            content_type=response.content_type,
+        )
+
+    def _ack_dialog(
+        self, dialog: Dialog, cseq: int, body: bytes = b"", ctype: str | None = None
+    ) -> None:
+        ack = dialog.request("ACK", self.me, body=body, content_type=ctype, cseq=cseq)
+        self.stack.send_stateless(ack, dialog.peer)
+
+    def on_ack(self, request: Request) -> None:
+        found = self.dialog_of(request)
+        if found is None:
+            return
+        call, side = found
+        if side == "a" and call.ack_to_b_pending and call.b is not None:
+            call.ack_to_b_pending = False
+            self._ack(call.b, request.body, request.content_type)
+            return
+        key = (request.call_id, request.to.tag or "")
+        pending = self.awaiting_ack.pop(key, None)
+        if pending is not None:
+            dialog, cseq = pending
+            self._ack_dialog(dialog, cseq, request.body, request.content_type)
+
+    def on_forward_timeout(self, client_txn: str) -> None:
+        fwd = self.forwards.pop(client_txn, None)
+        if fwd is None:
+            return
+        self._reply(fwd.server_txn, fwd.request, 408)
+
+    def on_a_ack_timeout(self, txn_id: str) -> None:
+        call = self.calls_by_a_txn.get(txn_id)
+        if call is None or call.state is not CallState.ANSWERED:
+            return
+        if call.b is not None:
+            self.stack.send_request(call.b.dialog.request("BYE", self.me), call.b.peer)
+        self.stack.send_request(call.a_dialog.request("BYE", self.me), call.a_peer)
+        self._finish(call, "failed", None)

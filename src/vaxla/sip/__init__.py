@@ -1,0 +1,1 @@
+"""Sans-IO SIP core: messages, URIs, SDP, digest auth, transactions, dialogs."""

@@ -1,0 +1,678 @@
+"""SIP requests and responses: parsing, serialising, checking, framing (RFC 3261 §7, §8.2, §18.3).
+
+Parsing is lazy: the start line and header lines are split eagerly and the raw
+values kept; typed views (Via, From, To, Contact, ...) are parsed on first
+access and cached.  What transaction matching needs (top Via, CSeq, Call-ID,
+From, and To for requests) is parsed eagerly so that a malformed message
+raises from :func:`parse_message`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+from collections.abc import Collection, Iterable, Mapping
+
+from vaxla.sip.errors import SipParseError
+from vaxla.sip.headers import CSeq, Headers, Via, parse_header_lines
+from vaxla.sip.uri import URI, AbsoluteURI, NameAddr, parse_uri, split_list
+
+__all__ = [
+    "REASONS",
+    "Request",
+    "Response",
+    "StreamFramer",
+    "error_response",
+    "make_response",
+    "new_branch",
+    "new_call_id",
+    "new_tag",
+    "parse_message",
+    "validate_request",
+]
+
+_REASON_TEXT = (
+    "100 Trying|180 Ringing|181 Call Is Being Forwarded|182 Queued|183 Session Progress|"
+    "199 Early Dialog Terminated|200 OK|202 Accepted|204 No Notification|300 Multiple Choices|"
+    "301 Moved Permanently|302 Moved Temporarily|305 Use Proxy|380 Alternative Service|"
+    "400 Bad Request|401 Unauthorized|402 Payment Required|403 Forbidden|404 Not Found|"
+    "405 Method Not Allowed|406 Not Acceptable|407 Proxy Authentication Required|"
+    "408 Request Timeout|410 Gone|412 Conditional Request Failed|413 Request Entity Too Large|"
+    "414 Request-URI Too Long|415 Unsupported Media Type|416 Unsupported URI Scheme|"
+    "420 Bad Extension|421 Extension Required|422 Session Interval Too Small|"
+    "423 Interval Too Brief|428 Use Identity Header|429 Provide Referrer Identity|"
+    "433 Anonymity Disallowed|439 First Hop Lacks Outbound Support|480 Temporarily Unavailable|"
+    "481 Call/Transaction Does Not Exist|482 Loop Detected|483 Too Many Hops|"
+    "484 Address Incomplete|485 Ambiguous|486 Busy Here|487 Request Terminated|"
+    "488 Not Acceptable Here|489 Bad Event|491 Request Pending|493 Undecipherable|"
+    "494 Security Agreement Required|500 Server Internal Error|501 Not Implemented|"
+    "502 Bad Gateway|503 Service Unavailable|504 Server Time-out|505 Version Not Supported|"
+    "513 Message Too Large|580 Precondition Failure|600 Busy Everywhere|603 Decline|"
+    "604 Does Not Exist Anywhere|606 Not Acceptable|607 Unwanted"
+)
+#: Default reason phrases (RFC 3261 §21 and extensions).
+REASONS: dict[int, str] = {int(e[:3]): e[4:] for e in _REASON_TEXT.split("|")}
+
+_VERSION = re.compile(r"SIP/[0-9]+\.[0-9]+", re.I)
+_METHOD = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+_CALL_ID = re.compile(
+    r"[A-Za-z0-9.!%*_+`'~()<>:\\\"/\[\]?{}-]+(?:@[A-Za-z0-9.!%*_+`'~()<>:\\\"/\[\]?{}-]+)?"
+)
+
+
+def _reason_for(status: int) -> str:
+    return REASONS.get(status) or REASONS.get(status // 100 * 100, "")
+
+
+class _Message:
+    """Header accessors shared by requests and responses."""
+
+    __slots__ = (
+        "_call_id",
+        "_contacts",
+        "_cseq",
+        "_expires",
+        "_from",
+        "_max_forwards",
+        "_to",
+        "_top_via",
+        "_vias",
+        "body",
+        "headers",
+        "version",
+    )
+    _CACHES = __slots__[:9]
+
+    headers: Headers
+    body: bytes
+    version: str
+    _call_id: str
+    _contacts: list[NameAddr]
+    _cseq: CSeq
+    _expires: int | None
+    _from: NameAddr
+    _max_forwards: int | None
+    _to: NameAddr
+    _top_via: Via
+    _vias: list[Via]
+
+    def invalidate(self) -> None:
+        """Forget every cached parsed value (call after editing ``headers`` directly)."""
+        for name in self._CACHES:
+            with contextlib.suppress(AttributeError):
+                delattr(self, name)
+
+    def _put(self, name: str, value: str | None) -> None:
+        if value is None:
+            self.headers.remove(name)
+        else:
+            self.headers.set(name, value)
+
+    def _required(self, name: str) -> str:
+        value = self.headers.get(name)
+        if value is None:
+            raise SipParseError(f"missing {name} header")
+        return value
+
+    @property
+    def call_id(self) -> str:
+        try:
+            return self._call_id
+        except AttributeError:
+            pass
+        value = self._required("Call-ID")
+        if _CALL_ID.fullmatch(value) is None:
+            raise SipParseError(f"malformed Call-ID {value!r}")
+        self._call_id = value
+        return value
+
+    @call_id.setter
+    def call_id(self, value: str) -> None:
+        self.headers.set("Call-ID", value)
+        self._call_id = value
+
+    @property
+    def cseq(self) -> CSeq:
+        try:
+            return self._cseq
+        except AttributeError:
+            pass
+        self._cseq = CSeq.parse(self._required("CSeq"))
+        return self._cseq
+
+    @cseq.setter
+    def cseq(self, value: CSeq) -> None:
+        self.headers.set("CSeq", str(value))
+        self._cseq = value
+
+    @property
+    def from_(self) -> NameAddr:
+        try:
+            return self._from
+        except AttributeError:
+            pass
+        self._from = NameAddr.parse(self._required("From"))
+        return self._from
+
+    @from_.setter
+    def from_(self, value: NameAddr) -> None:
+        self.headers.set("From", str(value))
+        self._from = value
+
+    @property
+    def to(self) -> NameAddr:
+        try:
+            return self._to
+        except AttributeError:
+            pass
+        self._to = NameAddr.parse(self._required("To"))
+        return self._to
+
+    @to.setter
+    def to(self, value: NameAddr) -> None:
+        self.headers.set("To", str(value))
+        self._to = value
+
+    @property
+    def vias(self) -> list[Via]:
+        try:
+            return self._vias
+        except AttributeError:
+            pass
+        vias = [Via.parse(v) for v in self.headers.get_all("Via")]
+        if not vias:
+            raise SipParseError("missing Via header")
+        self._vias = vias
+        self._top_via = vias[0]
+        return vias
+
+    @vias.setter
+    def vias(self, value: list[Via]) -> None:
+        self.headers.remove("Via")
+        for via in value:
+            self.headers.add("Via", str(via))
+        self._vias = list(value)
+        if value:
+            self._top_via = value[0]
+        else:
+            del self._top_via
+
+    @property
+    def top_via(self) -> Via:
+        try:
+            return self._top_via
+        except AttributeError:
+            pass
+        first = self._required("Via")
+        parts = split_list(first) if "," in first else [first]
+        if not parts:
+            raise SipParseError("empty Via header")
+        self._top_via = Via.parse(parts[0])
+        return self._top_via
+
+    @property
+    def contacts(self) -> list[NameAddr]:
+        try:
+            return self._contacts
+        except AttributeError:
+            pass
+        self._contacts = [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+        return self._contacts
+
+    @contacts.setter
+    def contacts(self, value: list[NameAddr]) -> None:
+        self.headers.remove("Contact")
+        for contact in value:
+            self.headers.add("Contact", str(contact))
+        self._contacts = list(value)
+
+    @property
+    def max_forwards(self) -> int | None:
+        try:
+            return self._max_forwards
+        except AttributeError:
+            pass
+        value = self.headers.get("Max-Forwards")
+        result = None
+        if value is not None:
+            if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > 255:
+                raise SipParseError(f"bad Max-Forwards {value!r}")
+            result = int(value)
+        self._max_forwards = result
+        return result
+
+    @max_forwards.setter
+    def max_forwards(self, value: int | None) -> None:
+        self._put("Max-Forwards", None if value is None else str(value))
+        self._max_forwards = value
+
+    @property
+    def expires(self) -> int | None:
+        """Expires in seconds; malformed or > 2**32-1 counts as 3600 (RFC 3261 §20.19)."""
+        try:
+            return self._expires
+        except AttributeError:
+            pass
+        value = self.headers.get("Expires")
+        result = None
+        if value is not None:
+            ok = value.isascii() and value.isdigit() and len(value) <= 10
+            result = int(value) if ok and int(value) <= 2**32 - 1 else 3600
+        self._expires = result
+        return result
+
+    @expires.setter
+    def expires(self, value: int | None) -> None:
+        self._put("Expires", None if value is None else str(value))
+        self._expires = value
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type value as sent (with parameters such as ``boundary``)."""
+        return self.headers.get("Content-Type")
+
+    @content_type.setter
+    def content_type(self, value: str | None) -> None:
+        self._put("Content-Type", value)
+
+    @property
+    def media_type(self) -> str | None:
+        """Content-Type without parameters, lower-cased (``application/sdp``)."""
+        value = self.headers.get("Content-Type")
+        return None if value is None else value.partition(";")[0].strip(" \t").lower()
+
+    def _start_line(self) -> str:
+        raise NotImplementedError
+
+    def __bytes__(self) -> bytes:
+        out = [self._start_line(), "\r\n"]
+        for name, value in self.headers._items:
+            if name != "Content-Length":
+                out += (name, ": ", value, "\r\n")
+        out.append(f"Content-Length: {len(self.body)}\r\n\r\n")
+        return "".join(out).encode("utf-8", "surrogateescape") + self.body
+
+    def _comparable(self) -> tuple[object, ...]:
+        headers = [(n, v) for n, v in self.headers._items if n != "Content-Length"]
+        return (self._start_line(), headers, self.body)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal start line, headers and body (Content-Length aside: it follows the body)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Message)
+        return self._comparable() == other._comparable()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _as_headers(headers: Headers | Iterable[tuple[str, str]] | None) -> Headers:
+    if headers is None:
+        return Headers()
+    return headers if isinstance(headers, Headers) else Headers(headers)
+
+
+class Request(_Message):
+    __slots__ = ("method", "uri")
+
+    def __init__(
+        self,
+        method: str,
+        uri: URI | str,
+        headers: Headers | Iterable[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        self.method = method
+        self.uri: URI = parse_uri(uri) if isinstance(uri, str) else uri
+        self.headers = _as_headers(headers)
+        self.body = body
+        self.version = version
+
+    def _start_line(self) -> str:
+        return f"{self.method} {self.uri} {self.version}"
+
+    def __repr__(self) -> str:
+        return f"<Request {self.method} {self.uri}>"
+
+
+class Response(_Message):
+    __slots__ = ("reason", "status")
+
+    def __init__(
+        self,
+        status: int,
+        reason: str | None = None,
+        headers: Headers | Iterable[tuple[str, str]] | None = None,
+        body: bytes = b"",
+        version: str = "SIP/2.0",
+    ) -> None:
+        self.status = status
+        self.reason = _reason_for(status) if reason is None else reason
+        self.headers = _as_headers(headers)
+        self.body = body
+        self.version = version
+
+    def _start_line(self) -> str:
+        return f"{self.version} {self.status} {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.reason}>"
+
+
+def _split_head(data: bytes) -> tuple[str, Headers, int]:
+    """Split a message into start line, headers (unfolded) and the offset of the body."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        body_start = end + 4
+    else:
+        end = data.find(b"\n\n")
+        if end >= 0:
+            body_start = end + 2
+        else:  # a datagram that ends without the empty line: headers only
+            end = body_start = len(data)
+    text = data[:end].decode("utf-8", "surrogateescape").rstrip("\r\n")
+    if not text:
+        raise SipParseError("empty message", status_hint=None)
+    lf = text.count("\n")
+    if text.count("\r") == lf and text.count("\r\n") == lf:
+        lines = text.split("\r\n")
+    else:  # bare LF line ends (tolerated); a lone CR is not
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            raise SipParseError("bare CR in header section")
+        lines = text.split("\n")
+    return lines[0], parse_header_lines(lines[1:]), body_start
+
+
+def parse_message(data: bytes) -> Request | Response:
+    """Parse one message from a datagram or one framed stream message.
+
+    Octets after Content-Length are ignored (RFC 4475 dblreq).  Raises
+    SipParseError; for responses its ``status_hint`` is None (drop silently).
+    """
+    if data[:1] in (b"\r", b"\n"):
+        data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: CRLFs before the start line are ignored
+    start, headers, body_start = _split_head(data)
+    is_response = start[:4].upper() == "SIP/"
+    try:
+        msg = _start_message(start, headers, is_response)
+        cl = headers._index.get("content-length")
+        if cl is None:
+            msg.body = data[body_start:]
+        else:
+            value = cl[0]
+            if len(cl) > 1:
+                raise SipParseError("more than one Content-Length")
+            if not value.isascii() or not value.isdigit() or len(value) > 10:
+                raise SipParseError(f"bad Content-Length {value!r}")
+            length = int(value)
+            if body_start + length > len(data):
+                raise SipParseError("Content-Length larger than the message")
+            msg.body = data[body_start : body_start + length]
+        msg.top_via  # noqa: B018  (eager: transaction matching needs these)
+        msg.cseq  # noqa: B018
+        msg.call_id  # noqa: B018
+        msg.from_  # noqa: B018
+        if not is_response:
+            msg.to  # noqa: B018
+    except SipParseError as exc:
+        if is_response and exc.status_hint is not None:
+            raise SipParseError(exc.message, status_hint=None) from exc
+        raise
+    return msg
+
+
+def _start_message(start: str, headers: Headers, is_response: bool) -> Request | Response:
+    if is_response:
+        version, _, rest = start.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if _VERSION.fullmatch(version) is None:
+            raise SipParseError(f"bad status line {start[:60]!r}")
+        if len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
+            raise SipParseError(f"bad status code in {start[:60]!r}")
+        resp = Response.__new__(Response)
+        resp.status = int(code)
+        resp.reason = reason
+        resp.version = version.upper()
+        resp.headers = headers
+        return resp
+    parts = start.split(" ")
+    if (
+        len(parts) != 3
+        or _METHOD.fullmatch(parts[0]) is None
+        or _VERSION.fullmatch(parts[2]) is None
+    ):
+        raise SipParseError(f"bad request line {start[:60]!r}")
+    req = Request.__new__(Request)
+    req.method = parts[0]
+    req.uri = parse_uri(parts[1])
+    req.version = parts[2].upper()
+    req.headers = headers
+    return req
+
+
+# --- checks a UAS applies before acting (RFC 3261 §8.2, RFC 4475) -------------------------
+
+_MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+_SINGLE = (
+    "From To Call-ID CSeq Max-Forwards Content-Length Content-Type Expires Min-Expires Date "
+    "MIME-Version RSeq RAck Event Refer-To Session-Expires Min-SE"
+).split()
+
+#: Option tags a UAS accepts in Require by default (none: callers pass what they implement).
+SUPPORTED_OPTION_TAGS: frozenset[str] = frozenset()
+#: Body types the SIP core handles per method; methods not listed are left to the TU.
+BODY_TYPES: Mapping[str, tuple[str, ...]] = {
+    m: ("application/sdp",) for m in ("INVITE", "ACK", "PRACK", "UPDATE")
+}
+REQUEST_URI_SCHEMES: frozenset[str] = frozenset({"sip", "sips", "tel"})
+
+
+def validate_request(
+    req: Request,
+    *,
+    supported: Collection[str] = SUPPORTED_OPTION_TAGS,
+    body_types: Mapping[str, Collection[str]] = BODY_TYPES,
+    uri_schemes: Collection[str] = REQUEST_URI_SCHEMES,
+) -> None:
+    """Checks a UAS/registrar applies before acting; raises SipParseError with the status
+    to answer (and extra headers).  For ACK, which is never answered, status_hint is None."""
+    try:
+        _validate(req, supported, body_types, uri_schemes)
+    except SipParseError as exc:
+        if req.method == "ACK" and exc.status_hint is not None:
+            raise SipParseError(exc.message, status_hint=None) from exc
+        raise
+
+
+def _validate(
+    req: Request,
+    supported: Collection[str],
+    body_types: Mapping[str, Collection[str]],
+    uri_schemes: Collection[str],
+) -> None:
+    if req.version != "SIP/2.0":
+        raise SipParseError(f"unsupported version {req.version}", status_hint=505)
+    headers = req.headers
+    for name in _MANDATORY:
+        if name not in headers:
+            raise SipParseError(f"missing {name} header")
+    for name in _SINGLE:
+        if headers.count(name) > 1:
+            raise SipParseError(f"{name} given more than once")
+    req.invalidate()  # parse everything afresh from the headers
+    for na in (req.from_, req.to):
+        if isinstance(na.uri, AbsoluteURI) and na.uri.scheme == "*":
+            raise SipParseError("'*' is only allowed in Contact")
+    req.vias  # noqa: B018
+    req.call_id  # noqa: B018
+    req.max_forwards  # noqa: B018
+    contacts = req.contacts
+    if len(contacts) > 1 and any(
+        isinstance(c.uri, AbsoluteURI) and c.uri.scheme == "*" for c in contacts
+    ):
+        raise SipParseError("Contact '*' combined with other contacts")
+    for name in ("Route", "Record-Route"):
+        for value in headers.get_all(name):
+            NameAddr.parse(value)
+    if req.cseq.method != req.method:
+        raise SipParseError(f"CSeq method {req.cseq.method} does not match {req.method}")
+    length = headers.get("Content-Length")
+    if length is not None and (not length.isdigit() or int(length) != len(req.body)):
+        raise SipParseError("Content-Length does not match the body")
+    if isinstance(req.uri, AbsoluteURI):
+        if req.uri.scheme not in uri_schemes:
+            raise SipParseError(f"unsupported URI scheme {req.uri.scheme}", status_hint=416)
+    elif req.uri.headers:
+        raise SipParseError("headers in the Request-URI")  # RFC 4475 escruri
+    if req.method not in ("ACK", "CANCEL"):
+        unknown = [
+            tag
+            for name in ("Require", "Proxy-Require")
+            for tag in headers.get_all(name)
+            if tag not in supported
+        ]
+        if unknown:
+            raise SipParseError(
+                "unsupported extension",
+                status_hint=420,
+                extra_headers=[("Unsupported", ", ".join(unknown))],
+            )
+    if req.body:
+        media = req.media_type
+        if media is None:
+            raise SipParseError("body without Content-Type")
+        allowed = body_types.get(req.method)
+        if allowed is not None and media not in allowed:
+            raise SipParseError(
+                f"cannot handle {media}",
+                status_hint=415,
+                extra_headers=[("Accept", ", ".join(allowed))],
+            )
+        encodings = [e.lower() for e in headers.get_all("Content-Encoding")]
+        if any(e != "identity" for e in encodings):
+            raise SipParseError(
+                "unsupported Content-Encoding",
+                status_hint=415,
+                extra_headers=[("Accept-Encoding", "identity")],
+            )
+    if req.method == "INVITE" and "Accept" in headers:
+        accepted = {a.partition(";")[0].strip(" \t").lower() for a in headers.get_all("Accept")}
+        if not accepted & {"application/sdp", "application/*", "*/*"}:
+            raise SipParseError("Accept does not include application/sdp", status_hint=406)
+
+
+# --- stream framing -----------------------------------------------------------------------
+
+_CONTENT_LENGTH = re.compile(rb"\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)[ \t]*\r?(?=\n)", re.I)
+
+
+class StreamFramer:
+    """Content-Length framing for TCP/TLS: ``feed(data)`` returns the complete messages;
+    CRLF keep-alives (RFC 5626) are skipped; a message without Content-Length, with a
+    header section over ``max_header_size`` or a body over ``max_body_size`` raises."""
+
+    def __init__(self, max_header_size: int = 65536, max_body_size: int = 1 << 20) -> None:
+        self._buf = bytearray()
+        self.max_header_size = max_header_size
+        self.max_body_size = max_body_size
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        while buf:
+            skip = 0
+            while skip < len(buf) and buf[skip] in (13, 10):
+                skip += 1
+            if skip:
+                del buf[:skip]
+                continue
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > self.max_header_size:
+                    raise SipParseError("header section too large")
+                break
+            if end > self.max_header_size:
+                raise SipParseError("header section too large")
+            lengths = {int(m) for m in _CONTENT_LENGTH.findall(bytes(buf[: end + 2]))}
+            if len(lengths) != 1:
+                raise SipParseError("stream message without a single Content-Length")
+            length = lengths.pop()
+            if length > self.max_body_size:
+                raise SipParseError("message body too large", status_hint=413)
+            total = end + 4 + length
+            if len(buf) < total:
+                break
+            out.append(bytes(buf[:total]))
+            del buf[:total]
+        return out
+
+
+# --- building responses and identifiers ---------------------------------------------------
+
+
+def make_response(
+    request: Request,
+    status: int,
+    reason: str | None = None,
+    *,
+    to_tag: str | None = None,
+    headers: Iterable[tuple[str, str]] = (),
+    body: bytes = b"",
+    content_type: str | None = None,
+) -> Response:
+    """RFC 3261 §8.2.6: copies Via (all, in order), From, To (adds to_tag if To has none and
+    status > 100), Call-ID, CSeq; adds the extra headers; default reason from the status."""
+    items: list[tuple[str, str]] = [("Via", v) for v in request.headers.get_raw("Via")]
+    items.append(("From", request._required("From")))
+    to = request._required("To")
+    if to_tag is not None and status > 100 and request.to.tag is None:
+        to = f"{to};tag={to_tag}"
+    items.append(("To", to))
+    items.append(("Call-ID", request._required("Call-ID")))
+    items.append(("CSeq", request._required("CSeq")))
+    timestamp = request.headers.get("Timestamp")
+    if status == 100 and timestamp is not None:
+        items.append(("Timestamp", timestamp))  # §8.2.6.1
+    items.extend(headers)
+    if content_type is not None:
+        items.append(("Content-Type", content_type))
+    return Response(status, reason, Headers(items), body)
+
+
+def error_response(data: bytes, error: SipParseError, to_tag: str | None = None) -> bytes | None:
+    """Best-effort answer to a request :func:`parse_message` or :func:`validate_request`
+    rejected: copies the raw Via, From, To, Call-ID and CSeq lines.  None when the error
+    says drop, the message is not a request or too broken to answer."""
+    if error.status_hint is None:
+        return None
+    try:
+        start, raw, _ = _split_head(data.lstrip(b"\r\n"))
+    except SipParseError:
+        return None
+    if start[:4].upper() == "SIP/" or any(n not in raw for n in _MANDATORY):
+        return None
+    to = raw.get("To") or ""
+    if to_tag is not None and ";tag=" not in to.replace(" ", "").lower():
+        to = f"{to};tag={to_tag}"
+    items = [("Via", v) for v in raw.get_raw("Via")]
+    items += [(n, raw.get(n) or "") for n in ("From", "To", "Call-ID", "CSeq")]
+    items[-3] = ("To", to)
+    items.extend(error.extra_headers)
+    return bytes(Response(error.status_hint, None, Headers(items)))
+
+
+def new_branch() -> str:
+    """A fresh RFC 3261 branch: the magic cookie plus 64 random bits or more."""
+    return "z9hG4bK" + secrets.token_hex(10)
+
+
+def new_tag() -> str:
+    return secrets.token_hex(6)
+
+
+def new_call_id(host: str) -> str:
+    return f"{secrets.token_hex(12)}@{host}"
