@@ -81,11 +81,14 @@ class EvalSet:
         return any(a in g and b in g for g in self.groups)
 
 
-def load(path: Path = DATA) -> EvalSet:
+def load(path: Path = DATA, note: str = "") -> EvalSet:
+    """Read the set; with ``note``, only the rows whose note contains it."""
     groups: list[list[str]] = []
     different: list[tuple[str, str]] = []
     with path.open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
+            if note not in row["note"]:
+                continue
             names = row["names"].split("|")
             if row["relation"] == "same":
                 groups.append(names)
@@ -184,9 +187,12 @@ def mean_average_precision(data: EvalSet, score: Callable[[str, str], float]) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--misses", action="store_true", help="list the wrong pair decisions")
+    parser.add_argument(
+        "--subset", default="", help="only rows whose note contains this text (e.g. held-out)"
+    )
     args = parser.parse_args()
 
-    data = load()
+    data = load(note=args.subset)
     names = data.names
     pairs = len(names) * (len(names) - 1) // 2
     positives = sum(1 for a, b in itertools.combinations(names, 2) if data.same(a, b))

@@ -20,8 +20,8 @@ PG_ADMIN_URL = os.environ.get(
 def node(tmp_path: Path) -> Iterator[VaxlaProcess]:
     """A running ``vaxla serve`` on free loopback ports with an empty database."""
     proc = VaxlaProcess(tmp_path / "node")
-    proc.start()
     try:
+        proc.start()
         yield proc
     finally:
         proc.stop()

@@ -103,9 +103,9 @@ class Settings(BaseSettings):
         "postgresql://user@host/db selects PostgreSQL.",
     )
     demo: bool = Field(False, description="Load the demo municipality on first start.")
-    sip: SipSettings = Field(default_factory=SipSettings)
-    http: HttpSettings = Field(default_factory=HttpSettings)
-    log: LogSettings = Field(default_factory=LogSettings)
+    sip: SipSettings = Field(default_factory=lambda: SipSettings())
+    http: HttpSettings = Field(default_factory=lambda: HttpSettings())
+    log: LogSettings = Field(default_factory=lambda: LogSettings())
 
     @classmethod
     def settings_customise_sources(

@@ -233,9 +233,7 @@ class BaresipPhone:
             if not self.running:
                 raise BaresipError(f"exited early:\n{self.log_text()}")
             try:
-                self._reader, self._writer = await asyncio.open_connection(
-                    LOOPBACK, self.ctrl_port
-                )
+                self._reader, self._writer = await asyncio.open_connection(LOOPBACK, self.ctrl_port)
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -251,13 +249,20 @@ class BaresipPhone:
             raise BaresipError(f"exited after start:\n{self.log_text()}")
 
     async def stop(self, timeout: float = 5.0, *, keep_dir: bool = False) -> None:
-        """Quit baresip (SIGTERM, then SIGKILL after ``timeout``), remove the temp dir."""
+        """Quit baresip (SIGTERM twice, then SIGKILL after ``timeout``), remove the temp dir."""
         await self._disconnect()
         await self._kill(timeout)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        if self.dir is not None and not keep_dir:
+        if not keep_dir:
+            self.cleanup()
+
+    def cleanup(self) -> None:
+        """Remove the temp dir (config, log, recordings) of a stopped phone."""
+        if self.running:
+            raise BaresipError(f"{self.name}: cleanup() while baresip runs")
+        if self.dir is not None:
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
 
@@ -278,10 +283,17 @@ class BaresipPhone:
         if proc is None:
             return
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            # baresip's first SIGTERM stops the user agents gracefully, which
+            # can wait for lingering SIP transactions; a second one exits
+            # at once (after closing its modules, so recordings are complete)
             deadline = time.monotonic() + timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            for grace in (1.0, timeout):
+                proc.send_signal(signal.SIGTERM)
+                until = min(deadline, time.monotonic() + grace)
+                while proc.poll() is None and time.monotonic() < until:
+                    await asyncio.sleep(0.05)
+                if proc.poll() is not None:
+                    break
             if proc.poll() is None:
                 proc.kill()
                 await asyncio.to_thread(proc.wait)
@@ -297,6 +309,14 @@ class BaresipPhone:
             return log.read_text(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def audio_codecs_used(self) -> list[str]:
+        """Encoders baresip selected so far, in order (from its log), e.g. ``["PCMA"]``."""
+        return [
+            line.split("Set audio encoder:", 1)[1].split()[0]
+            for line in self.log_text().splitlines()
+            if "Set audio encoder:" in line
+        ]
 
     # -------------------------------------------------------------- protocol
 

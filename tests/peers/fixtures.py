@@ -10,9 +10,10 @@ and in a test::
         alice = await baresip_factory("alice", tone_hz=440)
         ...
 
-Every phone is stopped at teardown (SIGTERM, then SIGKILL, by PID).  When
-the test failed, each phone's log and recordings are copied to the test's
-``tmp_path`` first, so they survive for inspection.
+Every phone is stopped at teardown (SIGTERM, then SIGKILL, by PID).  Each
+phone's config, log and recordings are first copied to the test's
+``tmp_path`` (``baresip-<name>/``), so they survive for inspection (pytest
+keeps the last three runs' tmp dirs).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import pytest
 import pytest_asyncio
 
 from .baresip import BaresipPhone
@@ -44,14 +44,12 @@ def _save_artifacts(phone: BaresipPhone, dest: Path) -> None:
     target = dest / f"baresip-{phone.name}"
     target.mkdir(parents=True, exist_ok=True)
     for item in phone.dir.iterdir():
-        if item.suffix in {".wav", ".log"} or item.name == "config":
+        if item.name.startswith("dump-") or item.suffix == ".log" or item.name == "config":
             shutil.copy(item, target / item.name)
 
 
 @pytest_asyncio.fixture
-async def baresip_factory(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[BaresipFactory]:
+async def baresip_factory(tmp_path: Path) -> AsyncIterator[BaresipFactory]:
     """Start baresip phones on demand: ``await baresip_factory(name, **BaresipPhone kwargs)``."""
     phones: list[BaresipPhone] = []
 
@@ -64,11 +62,10 @@ async def baresip_factory(
     try:
         yield make
     finally:
-        failed = _test_failed(request)
         for phone in phones:
-            if failed:
-                _save_artifacts(phone, tmp_path)
-            await phone.stop()
+            await phone.stop(keep_dir=True)
+            _save_artifacts(phone, tmp_path)
+            phone.cleanup()
 
 
 @pytest_asyncio.fixture
@@ -90,11 +87,3 @@ async def sipp_factory() -> AsyncIterator[SippFactory]:
         for proc in procs:
             await proc.stop()
             proc.cleanup()
-
-
-def _test_failed(request: pytest.FixtureRequest) -> bool:
-    report = getattr(request.node, "rep_call", None)
-    if report is not None:
-        return bool(report.failed)
-    # without a reporting hook we cannot tell: keep the artifacts
-    return True

@@ -289,9 +289,10 @@ def _result(prep: _Prepared, returncode: int, duration: float, timed_out: bool) 
 class SippProcess:
     """A SIPp running in the background; stop it by PID."""
 
-    def __init__(self, prep: _Prepared, timeout: float | None) -> None:
+    def __init__(self, prep: _Prepared, timeout: float | None, keep_workdir: bool = False) -> None:
         self._prep = prep
         self._timeout = timeout
+        self._keep_workdir = keep_workdir
         self._started = time.monotonic()
         self._stdout = prep.stdout_file.open("wb")
         self.proc = subprocess.Popen(
@@ -324,6 +325,8 @@ class SippProcess:
         self._stdout.close()
         rc = self.proc.returncode
         self.result = _result(self._prep, rc, time.monotonic() - self._started, timed_out)
+        if not self._keep_workdir:
+            shutil.rmtree(self._prep.workdir, ignore_errors=True)
         return self.result
 
     async def wait(self, timeout: float | None = None) -> SippResult:
@@ -374,16 +377,18 @@ async def start_scenario(
     *,
     ready_timeout: float = 5.0,
     timeout: float | None = 30.0,
+    keep_workdir: bool = False,
     **kwargs: object,
 ) -> SippProcess:
     """Start SIPp in the background and wait until its SIP port is bound.
 
     Takes :func:`build_command`'s arguments.  A UAS (``"uas"``,
     ``"uas_answer"``) needs no target; its address is
-    ``127.0.0.1:<proc.local_port>``.
+    ``127.0.0.1:<proc.local_port>``.  The work dir (CSV, logs) is removed
+    once the result has been read, unless ``keep_workdir``.
     """
     prep = build_command(scenario, target, timeout=timeout, **kwargs)  # type: ignore[arg-type]
-    proc = SippProcess(prep, timeout)
+    proc = SippProcess(prep, timeout, keep_workdir)
     deadline = time.monotonic() + ready_timeout
     while not _udp_port_bound(prep.local_port):
         if proc.proc.poll() is not None:
@@ -412,10 +417,13 @@ async def run_scenario_async(
     target: str | None = None,
     *,
     timeout: float | None = 30.0,
+    keep_workdir: bool = False,
     **kwargs: object,
 ) -> SippResult:
-    """Run SIPp to completion without blocking the event loop."""
-    proc = await start_scenario(scenario, target, timeout=timeout, **kwargs)
+    """Run SIPp to completion without blocking the event loop (see :func:`run_scenario`)."""
+    proc = await start_scenario(
+        scenario, target, timeout=timeout, keep_workdir=keep_workdir, **kwargs
+    )
     return await proc.wait()
 
 
@@ -426,6 +434,7 @@ def run_scenario(
     local_port: int | None = None,
     extra_args: Sequence[str] = (),
     timeout: float | None = 30.0,
+    keep_workdir: bool = False,
     **kwargs: object,
 ) -> SippResult:
     """Run one SIPp scenario to completion (blocking) and return its result.
@@ -436,6 +445,8 @@ def run_scenario(
     :param extra_args: appended verbatim to the command line.
     :param timeout: SIPp's global ``-timeout`` (with ``-timeout_error``); the
         process is killed 10 s after it.
+    :param keep_workdir: keep the CSV and log files (the result already
+        holds the logs' text); removed by default.
     Other keyword arguments as for :func:`build_command` (``calls``,
     ``service``, ``users``, ``auth_uri``, ``keys``, ``duration_ms``...).
     """
@@ -468,7 +479,10 @@ def run_scenario(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return _result(prep, proc.returncode, time.monotonic() - started, timed_out)
+    result = _result(prep, proc.returncode, time.monotonic() - started, timed_out)
+    if not keep_workdir:
+        shutil.rmtree(prep.workdir, ignore_errors=True)
+    return result
 
 
 def sipp_available() -> bool:

@@ -4,7 +4,6 @@ Errors are JSON ``{"error_id": ..., "message": ..., "details": {...}}`` with
 a stable ``error_id`` per kind of refusal.
 """
 
-from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime

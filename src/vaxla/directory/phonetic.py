@@ -181,6 +181,7 @@ _INITIAL_RULES = _rules(
         (r"^(?:HJ|GJ|LJ|DJ)", "j"),  # Hjalmar, Ljungberg
         (rf"^G(?=[{_FRONT}])", "j"),  # Göran = Jöran
         (rf"^([{_SJ}{_TJ}])[IJ](?=[{_V}])", r"\1"),  # Skiöld = Sköld
+        (rf"^Y(?=[{_V}])", "j"),  # Yasmin = Jasmin
         (r"^X", "s"),
         (r"^PH", "f"),
         (rf"^H(?=[^{_V}])", ""),
@@ -213,12 +214,15 @@ _BODY_RULES = _rules(
         (r"NG", _NG),
         (rf"(?<=[^{_V}])(?:IE|Y)$", "I"),  # Jennie = Jenny (final i-sound)
         (rf"(?<=[{_V}])[IY]J?(?=[{_V}])", "j"),  # Meijer = Meyer = Mejer
+        (rf"(?<=[{_V}])[IY](?=[^{_V}]|$)", "j"),  # Kai = Kay = Kaj, Leif
     ]
 )
 
-# German/Danish transliterations in the first syllable: Loefgren, Baeckström.
+# Digraphs in the first syllable: ae is the old spelling of a long a (Claes =
+# Klas); oe and ue transliterate ö and ü (Loefgren, Mueller). Later in a name
+# they are two syllables (Mikael, Joel, Samuel) and are left alone.
 _FIRST_SYLLABLE_DIGRAPH = re.compile(rf"^([^{_V}]*)(AE|OE|UE)")
-_DIGRAPH_VOWEL = {"AE": "Ä", "OE": "Ö", "UE": "Y"}
+_DIGRAPH_VOWEL = {"AE": "A", "OE": "Ö", "UE": "Y"}
 _COLLAPSE = re.compile(r"(.)\1+")
 _MEDIAL_FV = re.compile(r"(?<=.)[FfVv]")
 

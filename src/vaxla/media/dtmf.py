@@ -155,30 +155,27 @@ class TelephoneEventSender:
         if total <= 0 or total > 0xFFFF:
             raise ValueError("duration must fit the 16-bit field (1..65535 samples)")
         interval = self.ptime_ms / 1000
+        # (offset, duration so far, end bit) for each packet of the train
+        plan = [(k * interval, k * step, False) for k in range(1, -(-total // step))]
+        end_at = total / self.clock_rate
+        plan += [(end_at + r * interval, total, True) for r in range(self.end_repeats)]
         out: list[ScheduledPacket] = []
-        k = 1
-        while k * step < total:
-            out.append(self._packet(event, False, k * step, timestamp, sequence, k == 1, k))
-            sequence = seq_add(sequence, 1)
-            k += 1
-        end_offset = total / self.clock_rate
-        for repeat in range(self.end_repeats):
-            packet = self._packet(event, True, total, timestamp, sequence, not out and not repeat)
-            out.append(ScheduledPacket(end_offset + repeat * interval, packet.packet))
+        for i, (offset, duration, end) in enumerate(plan):
+            payload = bytes(TelephoneEvent(event, end, self.volume, duration))
+            packet = RtpPacket(
+                self.payload_type, sequence, timestamp, self.ssrc, payload, marker=i == 0
+            )
+            out.append(ScheduledPacket(offset, packet))
             sequence = seq_add(sequence, 1)
         self.next_sequence = sequence
         return out
 
-    def _packet(
-        self, event: int, end: bool, duration: int, timestamp: int, seq: int, marker: bool, k: int = 0
-    ) -> ScheduledPacket:
-        payload = bytes(TelephoneEvent(event, end, self.volume, duration))
-        packet = RtpPacket(self.payload_type, seq, timestamp, self.ssrc, payload, marker=marker)
-        return ScheduledPacket(k * self.ptime_ms / 1000, packet)
-
 
 class TelephoneEventReceiver:
     """Reports each RFC 4733 digit once, at its end, with its duration.
+
+    Only the first event block of a payload is read: payloads that carry
+    several events (RFC 4733 multi-event packets) are not interpreted yet.
 
     An event is identified by its RTP timestamp (§2.5.2). It ends when an
     E-bit packet arrives, when a packet with a newer timestamp arrives, or

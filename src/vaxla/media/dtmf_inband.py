@@ -44,9 +44,9 @@ KEYPAD = ("123A", "456B", "789C", "*0#D")
 FREQS = np.array(ROW_FREQS + COL_FREQS)
 
 
-def goertzel_matrices(freqs: npt.ArrayLike, n: int, sample_rate: int = SAMPLE_RATE) -> tuple[
-    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]
-]:
+def goertzel_matrices(
+    freqs: npt.ArrayLike, n: int, sample_rate: int = SAMPLE_RATE
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """Matrices giving the Goertzel states after ``n`` samples, and coefficients.
 
     With ``h[m] = sin((m + 1) w) / sin(w)`` the resonator's impulse response,

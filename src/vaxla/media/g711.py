@@ -10,7 +10,8 @@ G.191 so that -1 encodes as negative zero. A-law codes carry G.711's
 even-bit inversion (XOR 0x55); µ-law codes are the inverted bits.
 
 Speed: about 8 µs to encode or decode one 160-sample (20 ms) frame on the
-development machine (2 shared cores, where one small numpy call costs 2 µs) (see ``tests/unit/media/test_g711.py::test_speed``).
+development machine, 2 shared cores where one small numpy call costs about
+2 µs (see ``tests/unit/media/test_g711.py::test_speed``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def _build_alaw_encoder() -> Codes:
     seg = _segment(magnitude)
     mantissa = (magnitude >> (np.maximum(seg, 1) + 3)) & 0x0F
     code = (seg << 4) | mantissa | np.where(positive, 0x80, 0)
-    return (code ^ 0x55).astype(np.uint8)
+    table: Codes = (code ^ 0x55).astype(np.uint8)
+    return table
 
 
 def _build_alaw_decoder() -> Pcm:

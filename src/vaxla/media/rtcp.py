@@ -9,7 +9,7 @@ on input and never produced on output.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -49,7 +49,7 @@ def is_rtcp(data: bytes) -> bool:
 
 def ntp_from_unix(seconds: float) -> int:
     """64-bit NTP timestamp (32.32 fixed point) for a Unix time in seconds."""
-    value = int(round((seconds + NTP_UNIX_OFFSET) * (1 << 32)))
+    value = round((seconds + NTP_UNIX_OFFSET) * (1 << 32))
     return value & 0xFFFF_FFFF_FFFF_FFFF
 
 
@@ -92,7 +92,9 @@ class ReportBlock:
     @classmethod
     def parse(cls, data: bytes, offset: int = 0) -> ReportBlock:
         ssrc, fraction, lost, highest, jitter, lsr, dlsr = _REPORT_BLOCK.unpack_from(data, offset)
-        return cls(ssrc, fraction, int.from_bytes(lost, "big", signed=True), highest, jitter, lsr, dlsr)
+        return cls(
+            ssrc, fraction, int.from_bytes(lost, "big", signed=True), highest, jitter, lsr, dlsr
+        )
 
     def __bytes__(self) -> bytes:
         lost = self.cumulative_lost.to_bytes(3, "big", signed=True)
@@ -341,7 +343,7 @@ class RtcpApp:
 class RtcpUnknown:
     """Any other RTCP packet (RTPFB, PSFB, XR...), kept as raw body octets."""
 
-    packet_type: int  # type: ignore[misc]  # instance field, a ClassVar on the others
+    packet_type: int  # instance field, a ClassVar on the others
     count: int
     body: bytes
 
@@ -350,15 +352,10 @@ class RtcpUnknown:
 
 
 RtcpPacket = (
-    RtcpSenderReport
-    | RtcpReceiverReport
-    | RtcpSourceDescription
-    | RtcpBye
-    | RtcpApp
-    | RtcpUnknown
+    RtcpSenderReport | RtcpReceiverReport | RtcpSourceDescription | RtcpBye | RtcpApp | RtcpUnknown
 )
 
-_PARSERS = {
+_PARSERS: dict[int, Callable[[int, bytes], RtcpPacket]] = {
     RTCP_SR: RtcpSenderReport.parse_body,
     RTCP_RR: RtcpReceiverReport.parse_body,
     RTCP_SDES: RtcpSourceDescription.parse_body,

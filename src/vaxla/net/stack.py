@@ -55,9 +55,9 @@ class SipStack:
 
     async def start(self, host: str, port: int, advertise: str | None = None) -> None:
         self._loop = asyncio.get_running_loop()
-        self.udp = UdpTransport(self.message_received)
-        await self._loop.create_datagram_endpoint(lambda: self.udp, local_addr=(host, port))  # type: ignore[arg-type, return-value]
-        assert self.udp is not None
+        udp = UdpTransport(self.message_received)
+        await self._loop.create_datagram_endpoint(lambda: udp, local_addr=(host, port))
+        self.udp = udp
         bound_port = self.udp.local[1]
         self.tcp = TcpTransport(self.message_received, self._connection_lost)
         await self.tcp.start(host, bound_port)

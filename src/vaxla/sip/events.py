@@ -9,10 +9,8 @@ carries a message says where it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from vaxla.sip.message import Request, Response
+from vaxla.sip.message import Request, Response
 
 __all__ = [
     "AckReceived",
@@ -91,8 +89,10 @@ class ResponseReceived:
 
 @dataclass(frozen=True, slots=True)
 class TransactionTimeout:
-    """A client transaction got no final response: Timer B or F (or the
-    proceeding guard, Timer C) expired, or the transport reported an error."""
+    """No final response: on a client transaction Timer B or F (or the Proceeding
+    guard, Timer C) expired or the transport reported an error; on a server
+    transaction the TU left the request unanswered (64*T1 for non-INVITE, Timer C
+    for INVITE) and the transaction is dropped without a response."""
 
     txn_id: str
 

@@ -210,24 +210,28 @@ def parse_header_lines(lines: Iterable[str]) -> Headers:
     continuation lines (starting with SP/HT) are joined with one space."""
     items: list[tuple[str, str]] = []
     index: dict[str, list[str]] = {}
+    cached = _NAME_CACHE.get
     key = ""
     for line in lines:
-        first = line[:1]
-        if first == " " or first == "\t":
-            if not items:
-                raise SipParseError("continuation line before any header")
-            name, value = items[-1]
-            more = line.strip(" \t")
-            value = f"{value} {more}" if value and more else value or more
-            items[-1] = (name, value)
-            index[key][-1] = value
-            continue
-        colon = line.find(":")
-        if colon <= 0:
-            raise SipParseError(f"malformed header line {line[:40]!r}")
-        key, canon = _name_entry(line[:colon])
-        value = line[colon + 1 :].strip(" \t")
-        items.append((canon, value))
+        name, colon, value = line.partition(":")
+        entry = cached(name)
+        if entry is None:  # cache miss: a new spelling, a continuation line or garbage
+            first = line[:1]
+            if first == " " or first == "\t":
+                if not items:
+                    raise SipParseError("continuation line before any header")
+                name, value = items[-1]
+                more = line.strip(" \t")
+                value = f"{value} {more}" if value and more else value or more
+                items[-1] = (name, value)
+                index[key][-1] = value
+                continue
+            if not colon:
+                raise SipParseError(f"malformed header line {line[:40]!r}")
+            entry = _name_entry(name)
+        key = entry[0]
+        value = value.strip(" \t")
+        items.append((entry[1], value))
         values = index.get(key)
         if values is None:
             index[key] = [value]
@@ -283,6 +287,7 @@ class Via:
 
 
 _MAX_CSEQ = 2**31 - 1
+_CSEQ = re.compile(r"[ \t]*([0-9]{1,10})[ \t]+(" + _TOKEN_RE + r")[ \t]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,16 +299,13 @@ class CSeq:
 
     @classmethod
     def parse(cls, text: str) -> CSeq:
-        parts = text.split()
-        if len(parts) != 2:
+        m = _CSEQ.fullmatch(text)
+        if m is None:
             raise SipParseError(f"malformed CSeq: {text!r}")
-        num, method = parts
-        if not num.isascii() or not num.isdigit() or len(num) > 10 or not is_token(method):
-            raise SipParseError(f"malformed CSeq: {text!r}")
-        seq = int(num)
+        seq = int(m.group(1))
         if seq > _MAX_CSEQ:
             raise SipParseError(f"CSeq number out of range: {text!r}")
-        return cls(seq, method)
+        return cls(seq, m.group(2))
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"

@@ -9,10 +9,10 @@ raises from :func:`parse_message`.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any, cast
 
 from vaxla.sip.errors import SipParseError
 from vaxla.sip.headers import CSeq, Headers, Via, parse_header_lines
@@ -65,43 +65,26 @@ def _reason_for(status: int) -> str:
     return REASONS.get(status) or REASONS.get(status // 100 * 100, "")
 
 
-class _Message:
-    """Header accessors shared by requests and responses."""
+_UNSET: object = object()
 
-    __slots__ = (
-        "_call_id",
-        "_contacts",
-        "_cseq",
-        "_expires",
-        "_from",
-        "_max_forwards",
-        "_to",
-        "_top_via",
-        "_vias",
-        "body",
-        "headers",
-        "version",
-    )
-    _CACHES = __slots__[:9]
+
+class _Message:
+    """Header accessors shared by requests and responses.
+
+    Parsed values are cached snapshots: assign through the properties (which rewrite the
+    header) or edit ``headers`` and call :meth:`invalidate`; mutating a returned object
+    (``msg.to.params[...]``) does not change the header."""
+
+    __slots__ = ("_cache", "body", "headers", "version")
 
     headers: Headers
     body: bytes
     version: str
-    _call_id: str
-    _contacts: list[NameAddr]
-    _cseq: CSeq
-    _expires: int | None
-    _from: NameAddr
-    _max_forwards: int | None
-    _to: NameAddr
-    _top_via: Via
-    _vias: list[Via]
+    _cache: dict[str, Any]
 
     def invalidate(self) -> None:
         """Forget every cached parsed value (call after editing ``headers`` directly)."""
-        for name in self._CACHES:
-            with contextlib.suppress(AttributeError):
-                delattr(self, name)
+        self._cache = {}
 
     def _put(self, name: str, value: str | None) -> None:
         if value is None:
@@ -110,162 +93,142 @@ class _Message:
             self.headers.set(name, value)
 
     def _required(self, name: str) -> str:
-        value = self.headers.get(name)
-        if value is None:
+        values = self.headers._index.get(name.lower())
+        if not values:
             raise SipParseError(f"missing {name} header")
-        return value
+        return values[0]
 
     @property
     def call_id(self) -> str:
-        try:
-            return self._call_id
-        except AttributeError:
-            pass
-        value = self._required("Call-ID")
-        if _CALL_ID.fullmatch(value) is None:
-            raise SipParseError(f"malformed Call-ID {value!r}")
-        self._call_id = value
+        value: str | None = self._cache.get("call_id")
+        if value is None:
+            value = self._required("Call-ID")
+            if _CALL_ID.fullmatch(value) is None:
+                raise SipParseError(f"malformed Call-ID {value!r}")
+            self._cache["call_id"] = value
         return value
 
     @call_id.setter
     def call_id(self, value: str) -> None:
         self.headers.set("Call-ID", value)
-        self._call_id = value
+        self._cache["call_id"] = value
 
     @property
     def cseq(self) -> CSeq:
-        try:
-            return self._cseq
-        except AttributeError:
-            pass
-        self._cseq = CSeq.parse(self._required("CSeq"))
-        return self._cseq
+        value: CSeq | None = self._cache.get("cseq")
+        if value is None:
+            value = self._cache["cseq"] = CSeq.parse(self._required("CSeq"))
+        return value
 
     @cseq.setter
     def cseq(self, value: CSeq) -> None:
         self.headers.set("CSeq", str(value))
-        self._cseq = value
+        self._cache["cseq"] = value
 
     @property
     def from_(self) -> NameAddr:
-        try:
-            return self._from
-        except AttributeError:
-            pass
-        self._from = NameAddr.parse(self._required("From"))
-        return self._from
+        value: NameAddr | None = self._cache.get("from")
+        if value is None:
+            value = self._cache["from"] = NameAddr.parse(self._required("From"))
+        return value
 
     @from_.setter
     def from_(self, value: NameAddr) -> None:
         self.headers.set("From", str(value))
-        self._from = value
+        self._cache["from"] = value
 
     @property
     def to(self) -> NameAddr:
-        try:
-            return self._to
-        except AttributeError:
-            pass
-        self._to = NameAddr.parse(self._required("To"))
-        return self._to
+        value: NameAddr | None = self._cache.get("to")
+        if value is None:
+            value = self._cache["to"] = NameAddr.parse(self._required("To"))
+        return value
 
     @to.setter
     def to(self, value: NameAddr) -> None:
         self.headers.set("To", str(value))
-        self._to = value
+        self._cache["to"] = value
 
     @property
     def vias(self) -> list[Via]:
-        try:
-            return self._vias
-        except AttributeError:
-            pass
-        vias = [Via.parse(v) for v in self.headers.get_all("Via")]
-        if not vias:
-            raise SipParseError("missing Via header")
-        self._vias = vias
-        self._top_via = vias[0]
-        return vias
+        value: list[Via] | None = self._cache.get("vias")
+        if value is None:
+            value = [Via.parse(v) for v in self.headers.get_all("Via")]
+            if not value:
+                raise SipParseError("missing Via header")
+            self._cache["vias"] = value
+            self._cache["top_via"] = value[0]
+        return value
 
     @vias.setter
     def vias(self, value: list[Via]) -> None:
         self.headers.remove("Via")
         for via in value:
             self.headers.add("Via", str(via))
-        self._vias = list(value)
+        self._cache.pop("top_via", None)
+        self._cache["vias"] = list(value)
         if value:
-            self._top_via = value[0]
-        else:
-            del self._top_via
+            self._cache["top_via"] = value[0]
 
     @property
     def top_via(self) -> Via:
-        try:
-            return self._top_via
-        except AttributeError:
-            pass
-        first = self._required("Via")
-        parts = split_list(first) if "," in first else [first]
-        if not parts:
-            raise SipParseError("empty Via header")
-        self._top_via = Via.parse(parts[0])
-        return self._top_via
+        value: Via | None = self._cache.get("top_via")
+        if value is None:
+            first = self._required("Via")
+            parts = split_list(first) if "," in first else [first]
+            if not parts:
+                raise SipParseError("empty Via header")
+            value = self._cache["top_via"] = Via.parse(parts[0])
+        return value
 
     @property
     def contacts(self) -> list[NameAddr]:
-        try:
-            return self._contacts
-        except AttributeError:
-            pass
-        self._contacts = [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
-        return self._contacts
+        """Contact values; ``Contact: *`` gives one NameAddr whose uri is AbsoluteURI("*", "*")."""
+        value: list[NameAddr] | None = self._cache.get("contacts")
+        if value is None:
+            value = [NameAddr.parse(v) for v in self.headers.get_all("Contact")]
+            self._cache["contacts"] = value
+        return value
 
     @contacts.setter
     def contacts(self, value: list[NameAddr]) -> None:
         self.headers.remove("Contact")
         for contact in value:
             self.headers.add("Contact", str(contact))
-        self._contacts = list(value)
+        self._cache["contacts"] = list(value)
 
     @property
     def max_forwards(self) -> int | None:
-        try:
-            return self._max_forwards
-        except AttributeError:
-            pass
-        value = self.headers.get("Max-Forwards")
-        result = None
-        if value is not None:
-            if not value.isascii() or not value.isdigit() or len(value) > 10 or int(value) > 255:
-                raise SipParseError(f"bad Max-Forwards {value!r}")
-            result = int(value)
-        self._max_forwards = result
-        return result
+        result = self._cache.get("max_forwards", _UNSET)
+        if result is _UNSET:
+            value = self.headers.get("Max-Forwards")
+            result = None
+            if value is not None:
+                if not value.isascii() or not value.isdigit() or len(value) > 10:
+                    raise SipParseError(f"bad Max-Forwards {value!r}")
+                result = int(value)
+                if result > 255:
+                    raise SipParseError(f"Max-Forwards over 255: {value!r}")
+            self._cache["max_forwards"] = result
+        return cast("int | None", result)
 
     @max_forwards.setter
     def max_forwards(self, value: int | None) -> None:
         self._put("Max-Forwards", None if value is None else str(value))
-        self._max_forwards = value
+        self._cache["max_forwards"] = value
 
     @property
     def expires(self) -> int | None:
         """Expires in seconds; malformed or > 2**32-1 counts as 3600 (RFC 3261 §20.19)."""
-        try:
-            return self._expires
-        except AttributeError:
-            pass
         value = self.headers.get("Expires")
-        result = None
-        if value is not None:
-            ok = value.isascii() and value.isdigit() and len(value) <= 10
-            result = int(value) if ok and int(value) <= 2**32 - 1 else 3600
-        self._expires = result
-        return result
+        if value is None:
+            return None
+        ok = value.isascii() and value.isdigit() and len(value) <= 10
+        return int(value) if ok and int(value) <= 2**32 - 1 else 3600
 
     @expires.setter
     def expires(self, value: int | None) -> None:
         self._put("Expires", None if value is None else str(value))
-        self._expires = value
 
     @property
     def content_type(self) -> str | None:
@@ -324,6 +287,7 @@ class Request(_Message):
         body: bytes = b"",
         version: str = "SIP/2.0",
     ) -> None:
+        self._cache = {}
         self.method = method
         self.uri: URI = parse_uri(uri) if isinstance(uri, str) else uri
         self.headers = _as_headers(headers)
@@ -348,6 +312,7 @@ class Response(_Message):
         body: bytes = b"",
         version: str = "SIP/2.0",
     ) -> None:
+        self._cache = {}
         self.status = status
         self.reason = _reason_for(status) if reason is None else reason
         self.headers = _as_headers(headers)
@@ -394,11 +359,12 @@ def parse_message(data: bytes) -> Request | Response:
     """
     if data[:1] in (b"\r", b"\n"):
         data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: CRLFs before the start line are ignored
-    start, headers, body_start = _split_head(data)
-    is_response = start[:4].upper() == "SIP/"
+    is_response = data[:4].upper() == b"SIP/"
     try:
+        start, headers, body_start = _split_head(data)
         msg = _start_message(start, headers, is_response)
-        cl = headers._index.get("content-length")
+        index = headers._index
+        cl = index.get("content-length")
         if cl is None:
             msg.body = data[body_start:]
         else:
@@ -411,17 +377,32 @@ def parse_message(data: bytes) -> Request | Response:
             if body_start + length > len(data):
                 raise SipParseError("Content-Length larger than the message")
             msg.body = data[body_start : body_start + length]
-        msg.top_via  # noqa: B018  (eager: transaction matching needs these)
-        msg.cseq  # noqa: B018
-        msg.call_id  # noqa: B018
-        msg.from_  # noqa: B018
+        # eager: what transaction matching needs, straight into the cache
+        cache = msg._cache
+        via = _first(index, "via", "Via")
+        if "," in via:
+            via = (split_list(via) or [""])[0]
+        cache["top_via"] = Via.parse(via)
+        cache["cseq"] = CSeq.parse(_first(index, "cseq", "CSeq"))
+        call_id = _first(index, "call-id", "Call-ID")
+        if _CALL_ID.fullmatch(call_id) is None:
+            raise SipParseError(f"malformed Call-ID {call_id!r}")
+        cache["call_id"] = call_id
+        cache["from"] = NameAddr.parse(_first(index, "from", "From"))
         if not is_response:
-            msg.to  # noqa: B018
+            cache["to"] = NameAddr.parse(_first(index, "to", "To"))
     except SipParseError as exc:
         if is_response and exc.status_hint is not None:
             raise SipParseError(exc.message, status_hint=None) from exc
         raise
     return msg
+
+
+def _first(index: dict[str, list[str]], key: str, name: str) -> str:
+    values = index.get(key)
+    if not values:
+        raise SipParseError(f"missing {name} header")
+    return values[0]
 
 
 def _start_message(start: str, headers: Headers, is_response: bool) -> Request | Response:
@@ -433,6 +414,7 @@ def _start_message(start: str, headers: Headers, is_response: bool) -> Request |
         if len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
             raise SipParseError(f"bad status code in {start[:60]!r}")
         resp = Response.__new__(Response)
+        resp._cache = {}
         resp.status = int(code)
         resp.reason = reason
         resp.version = version.upper()
@@ -446,6 +428,7 @@ def _start_message(start: str, headers: Headers, is_response: bool) -> Request |
     ):
         raise SipParseError(f"bad request line {start[:60]!r}")
     req = Request.__new__(Request)
+    req._cache = {}
     req.method = parts[0]
     req.uri = parse_uri(parts[1])
     req.version = parts[2].upper()
@@ -456,10 +439,11 @@ def _start_message(start: str, headers: Headers, is_response: bool) -> Request |
 # --- checks a UAS applies before acting (RFC 3261 §8.2, RFC 4475) -------------------------
 
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
-_SINGLE = (
+_SINGLE_TEXT = (
     "From To Call-ID CSeq Max-Forwards Content-Length Content-Type Expires Min-Expires Date "
     "MIME-Version RSeq RAck Event Refer-To Session-Expires Min-SE"
-).split()
+)
+_SINGLE = _SINGLE_TEXT.split()
 
 #: Option tags a UAS accepts in Require by default (none: callers pass what they implement).
 SUPPORTED_OPTION_TAGS: frozenset[str] = frozenset()

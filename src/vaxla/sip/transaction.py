@@ -71,10 +71,13 @@ class TimerConfig:
     """RFC 3261 timer values in seconds (Table 4).
 
     ``d`` is Timer D on unreliable transports (0 on reliable ones). ``c`` guards an
-    INVITE client transaction in Proceeding that never gets a final response
-    (§16.6 Timer C; restarted by every provisional response but 100, and cut to
-    64*T1 once the TU sends a CANCEL, §9.1). ``trying`` is how long the server
-    waits for the TU before sending 100 Trying itself (§17.2.1).
+    INVITE transaction that never gets a final response: on the client side in
+    Proceeding (§16.6 Timer C; restarted by every provisional response but 100,
+    cut to 64*T1 once the TU sends a CANCEL, §9.1), on the server side while the
+    TU has not answered (restarted by every provisional but 100 the TU sends,
+    §13.3.1.1). A non-INVITE server transaction the TU leaves unanswered ends
+    after 64*T1. ``trying`` is how long the server waits for the TU before
+    sending 100 Trying itself (§17.2.1).
     """
 
     t1: float = 0.5
@@ -182,7 +185,7 @@ def _same_peer(a: Peer, b: Peer) -> bool:
 class TransactionLayer:
     """All client and server transactions of one SIP endpoint."""
 
-    def __init__(self, timers: TimerConfig = TimerConfig()) -> None:  # noqa: B008 (frozen)
+    def __init__(self, timers: TimerConfig = TimerConfig()) -> None:
         self._cfg = timers
         self._durations = {False: _durations(timers, False), True: _durations(timers, True)}
         self._clients: dict[str, _Transaction] = {}
@@ -342,9 +345,10 @@ class TransactionLayer:
             txn_id = key
             rfc2543 = False
         else:
-            key = _rfc2543_key(request, match_method, request.to.tag)
+            parts = _rfc2543_key(request, match_method, request.to.tag)
+            key = parts
             invite_key = _rfc2543_key(request, "INVITE", request.to.tag)
-            txn_id = "rfc2543|" + "|".join(map(str, key))
+            txn_id = "rfc2543|" + "|".join(map(str, parts))
             rfc2543 = True
         events: list[Event] = []
         txn = self._index.get(key)
@@ -526,7 +530,7 @@ class TransactionLayer:
             duration = durations[timer]
             if duration is None:
                 continue  # retransmission timer on a reliable transport
-            if timer is Timer.C and txn.cancelled:
+            if timer is Timer.C and (txn.cancelled or txn.kind is Kind.NON_INVITE_SERVER):
                 duration = min(duration, 64 * self._cfg.t1)
             if timer is Timer.A or timer is Timer.E or timer is Timer.G:
                 txn.interval = duration
@@ -549,7 +553,7 @@ class TransactionLayer:
             self._stale += 1
 
 
-def _rfc2543_key(request: Request, method: str, to_tag: str | None) -> Hashable:
+def _rfc2543_key(request: Request, method: str, to_tag: str | None) -> tuple[object, ...]:
     """§17.2.3 matching for requests without the magic cookie: Request-URI, To tag,
     From tag, Call-ID, CSeq and top Via (the method is INVITE for an ACK, whose To
     tag is then the one of our final response)."""

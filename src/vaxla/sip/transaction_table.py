@@ -62,7 +62,11 @@ State = InviteClientState | NonInviteClientState | InviteServerState | NonInvite
 class Timer(Enum):
     A = auto()  # INVITE request retransmission (unreliable only), doubles
     B = auto()  # INVITE transaction timeout, 64*T1
-    C = auto()  # proceeding guard: no final response (§16.6 Timer C; §9.1 after CANCEL)
+    C = auto()  # guard: no final response. Client INVITE in Proceeding: 180 s, restarted by
+    #             each provisional but 100 (§16.6 Timer C), 64*T1 after a CANCEL (§9.1).
+    #             Server: the TU never answered (INVITE: 180 s, restarted by each provisional
+    #             the TU sends but 100, §13.3.1.1; non-INVITE: 64*T1, when the client's
+    #             Timer F has given up anyway).
     D = auto()  # wait for response retransmissions, 32 s / 0
     E = auto()  # non-INVITE request retransmission (unreliable only), capped at T2
     F = auto()  # non-INVITE transaction timeout, 64*T1
@@ -120,7 +124,7 @@ class Action(Enum):
     RESEND_ACK = auto()  # a 3xx-6xx came again: send the kept ACK again
     RETRANSMIT_REQUEST = auto()  # Timer A/E fired: resend, back off, re-arm
     RESTART_C = auto()  # a provisional response other than 100 restarts Timer C
-    EMIT_TIMEOUT = auto()  # TransactionTimeout to the TU
+    EMIT_TIMEOUT = auto()  # TransactionTimeout to the TU (no final response came / was sent)
     SEND_RESPONSE = auto()  # the TU's response: serialise once, send, keep
     RESEND_RESPONSE = auto()  # retransmitted request: resend the last response, if any
     RETRANSMIT_RESPONSE = auto()  # Timer G fired: resend, back off to T2, re-arm
@@ -154,7 +158,7 @@ INVITE_CLIENT: Final[dict[tuple[State, Input], Transition]] = {
     (_ICS.ACCEPTED, Input.TIMER_M): ((), _ICS.TERMINATED),
     (_ICS.ACCEPTED, Input.TRANSPORT_ERROR): ((), _ICS.TERMINATED),
     (_ICS.COMPLETED, Input.RECV_FAILURE): ((_A.RESEND_ACK,), _ICS.COMPLETED),
-    # a 2xx from another fork after a failure still reaches the TU (RFC 6026 §1)
+    # a 2xx from another fork after a failure still reaches the TU
     (_ICS.COMPLETED, Input.RECV_2XX): ((_A.PASS_RESPONSE,), _ICS.COMPLETED),
     (_ICS.COMPLETED, Input.TIMER_D): ((), _ICS.TERMINATED),
     (_ICS.COMPLETED, Input.TRANSPORT_ERROR): ((), _ICS.TERMINATED),
@@ -180,7 +184,11 @@ NON_INVITE_CLIENT: Final[dict[tuple[State, Input], Transition]] = {
 INVITE_SERVER: Final[dict[tuple[State, Input], Transition]] = {
     (_ISS.PROCEEDING, Input.RECV_REQUEST): ((_A.RESEND_RESPONSE,), _ISS.PROCEEDING),
     (_ISS.PROCEEDING, Input.TIMER_TRYING): ((_A.SEND_TRYING,), _ISS.PROCEEDING),
-    (_ISS.PROCEEDING, Input.SEND_1XX): ((_A.SEND_RESPONSE, _A.CANCEL_TRYING), _ISS.PROCEEDING),
+    (_ISS.PROCEEDING, Input.SEND_1XX): (
+        (_A.SEND_RESPONSE, _A.CANCEL_TRYING, _A.RESTART_C),
+        _ISS.PROCEEDING,
+    ),
+    (_ISS.PROCEEDING, Input.TIMER_C): ((_A.EMIT_TIMEOUT,), _ISS.TERMINATED),
     (_ISS.PROCEEDING, Input.SEND_2XX): ((_A.SEND_RESPONSE,), _ISS.ACCEPTED),
     (_ISS.PROCEEDING, Input.SEND_FAILURE): ((_A.SEND_RESPONSE,), _ISS.COMPLETED),
     (_ISS.PROCEEDING, Input.TRANSPORT_ERROR): ((), _ISS.TERMINATED),
@@ -189,11 +197,13 @@ INVITE_SERVER: Final[dict[tuple[State, Input], Transition]] = {
     (_ISS.COMPLETED, Input.RECV_ACK): ((), _ISS.CONFIRMED),
     (_ISS.COMPLETED, Input.TIMER_H): ((_A.EMIT_ACK_TIMEOUT,), _ISS.TERMINATED),
     (_ISS.COMPLETED, Input.TRANSPORT_ERROR): ((_A.EMIT_ACK_TIMEOUT,), _ISS.TERMINATED),
-    # §17.2.1: further final responses from the TU are discarded once one was sent
+    # §17.2.1: further responses from the TU are discarded once a 3xx-6xx was sent
+    (_ISS.COMPLETED, Input.SEND_1XX): ((), _ISS.COMPLETED),
     (_ISS.COMPLETED, Input.SEND_2XX): ((), _ISS.COMPLETED),
     (_ISS.COMPLETED, Input.SEND_FAILURE): ((), _ISS.COMPLETED),
     (_ISS.CONFIRMED, Input.TIMER_I): ((), _ISS.TERMINATED),
     (_ISS.CONFIRMED, Input.TRANSPORT_ERROR): ((), _ISS.TERMINATED),
+    (_ISS.CONFIRMED, Input.SEND_1XX): ((), _ISS.CONFIRMED),
     (_ISS.CONFIRMED, Input.SEND_2XX): ((), _ISS.CONFIRMED),
     (_ISS.CONFIRMED, Input.SEND_FAILURE): ((), _ISS.CONFIRMED),
     (_ISS.ACCEPTED, Input.RECV_REQUEST): ((_A.RESEND_RESPONSE,), _ISS.ACCEPTED),
@@ -212,11 +222,13 @@ NON_INVITE_SERVER: Final[dict[tuple[State, Input], Transition]] = {
     (_NSS.TRYING, Input.SEND_2XX): ((_A.SEND_RESPONSE,), _NSS.COMPLETED),
     (_NSS.TRYING, Input.SEND_FAILURE): ((_A.SEND_RESPONSE,), _NSS.COMPLETED),
     (_NSS.TRYING, Input.TRANSPORT_ERROR): ((), _NSS.TERMINATED),
+    (_NSS.TRYING, Input.TIMER_C): ((_A.EMIT_TIMEOUT,), _NSS.TERMINATED),
     (_NSS.PROCEEDING, Input.RECV_REQUEST): ((_A.RESEND_RESPONSE,), _NSS.PROCEEDING),
     (_NSS.PROCEEDING, Input.SEND_1XX): ((_A.SEND_RESPONSE,), _NSS.PROCEEDING),
     (_NSS.PROCEEDING, Input.SEND_2XX): ((_A.SEND_RESPONSE,), _NSS.COMPLETED),
     (_NSS.PROCEEDING, Input.SEND_FAILURE): ((_A.SEND_RESPONSE,), _NSS.COMPLETED),
     (_NSS.PROCEEDING, Input.TRANSPORT_ERROR): ((), _NSS.TERMINATED),
+    (_NSS.PROCEEDING, Input.TIMER_C): ((_A.EMIT_TIMEOUT,), _NSS.TERMINATED),
     (_NSS.COMPLETED, Input.RECV_REQUEST): ((_A.RESEND_RESPONSE,), _NSS.COMPLETED),
     # §17.2.2: any other final response from the TU is discarded in Completed
     (_NSS.COMPLETED, Input.SEND_1XX): ((), _NSS.COMPLETED),
@@ -262,14 +274,14 @@ STATE_TIMERS: Final[dict[State, tuple[Timer, ...]]] = {
     _NCS.PROCEEDING: (Timer.E, Timer.F),
     _NCS.COMPLETED: (Timer.K,),
     _NCS.TERMINATED: (),
-    _ISS.PROCEEDING: (Timer.TRYING,),
+    _ISS.PROCEEDING: (Timer.TRYING, Timer.C),
     _ISS.COMPLETED: (Timer.G, Timer.H),
     _ISS.CONFIRMED: (Timer.I,),
     _ISS.ACCEPTED: (Timer.G, Timer.L),
     _ISS.ACKED: (Timer.L,),
     _ISS.TERMINATED: (),
-    _NSS.TRYING: (),
-    _NSS.PROCEEDING: (),
+    _NSS.TRYING: (Timer.C,),
+    _NSS.PROCEEDING: (Timer.C,),
     _NSS.COMPLETED: (Timer.J,),
     _NSS.TERMINATED: (),
 }

@@ -33,6 +33,13 @@ _TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
 _DISPLAY_TOKENS = re.compile(
     r"[A-Za-z0-9.!%*_+`'~\x80-\U0010ffff-]+(?:[ \t]+[A-Za-z0-9.!%*_+`'~\x80-\U0010ffff-]+)*"
 )
+_DISPLAY_TOKENS_RE = _DISPLAY_TOKENS.pattern
+# name-addr in its usual shapes; anything else goes the slow way (which also explains errors)
+_NAME_ADDR = re.compile(
+    r'[ \t]*(?:"((?:[^"\\]|\\.)*)"[ \t]*|(' + _DISPLAY_TOKENS_RE + r")?[ \t]*)"
+    r"<([^<>]*)>[ \t]*(?:;(.*))?",
+    re.S,
+)
 # The rest of a quoted string after its opening quote, up to the closing quote.
 _QUOTED_REST = re.compile(r'((?:[^"\\]|\\.)*)"', re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
@@ -42,10 +49,19 @@ _GEN_VALUE = re.compile(r"[A-Za-z0-9.!%*_+`'~:\[\]-]*")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # Characters never allowed unescaped in a URI (whitespace, controls, delimiters).
 _URI_BAD = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f]')
-_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._-]*)")
-_IPV6 = re.compile(r"[0-9A-Fa-f:.]+")
+# sip/sips URI: userinfo (no ':' in user), host or [IPv6], port, ;params, ?headers.
+_U = r"[^\x00-\x20\"<>\\^`{|}\x7f"
+_SIP_URI = re.compile(
+    rf"([sS][iI][pP][sS]?):(?:({_U}:@]+)(?::({_U}@]*))?@)?"
+    r"(?:\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]|([A-Za-z0-9_][A-Za-z0-9._-]*))"
+    rf"(?::([0-9]{{1,5}}))?(?:;({_U}?]*))?(?:\?({_U}]*))?"
+)
 _LIST_SPECIAL = re.compile(r'[",<]')
 _PARAM_SPECIAL = re.compile(r'[";]')
+_T = r"[A-Za-z0-9.!%*_+`'~-]+"
+_G = r"[A-Za-z0-9.!%*_+`'~:\[\]-]*"
+# ;-separated params without quotes or whitespace: the common case, checked in one go
+_SIMPLE_PARAMS = re.compile(rf"{_T}(?:={_G})?(?:;{_T}(?:={_G})?)*")
 
 # Characters that may stay unescaped in each URI component (besides alphanum and -_.~).
 _USER_SAFE = "!*'()&=+$,;?/"
@@ -162,6 +178,11 @@ def parse_params(text: str) -> dict[str, str | None]:
     quotes); a parameter without ``=`` maps to None.
     """
     params: dict[str, str | None] = {}
+    if _SIMPLE_PARAMS.fullmatch(text):
+        for part in text.split(";"):
+            name, eq, value = part.partition("=")
+            params[name.lower()] = value if eq else None
+        return params
     for part in _split_params(text):
         name, eq, value = part.partition("=")
         name = name.strip(" \t")
@@ -183,33 +204,6 @@ def parse_params(text: str) -> dict[str, str | None]:
 def format_params(params: dict[str, str | None]) -> str:
     """Serialise parameters as ``;a=b;c`` (empty string when there are none)."""
     return "".join(f";{k}" if v is None else f";{k}={v}" for k, v in params.items())
-
-
-def _host_from_text(text: str) -> tuple[str, int | None]:
-    """Parse ``host[:port]`` with IPv6 references; host lower-cased, brackets removed."""
-    if text.startswith("["):
-        close = text.find("]")
-        host = text[1:close]
-        if close < 0 or _IPV6.fullmatch(host) is None or ":" not in host:
-            raise SipParseError(f"bad IPv6 reference in {text!r}")
-        rest = text[close + 1 :]
-        if not rest:
-            return host.lower(), None
-        if rest[0] != ":":
-            raise SipParseError(f"bad host {text!r}")
-        port_text = rest[1:]
-    else:
-        host, colon, port_text = text.partition(":")
-        if _HOSTNAME.fullmatch(host) is None:
-            raise SipParseError(f"bad host {host!r}")
-        if not colon:
-            return host.lower(), None
-    if not port_text.isdigit() or not port_text.isascii() or len(port_text) > 5:
-        raise SipParseError(f"bad port in {text!r}")
-    port = int(port_text)
-    if port > 65535:
-        raise SipParseError(f"port out of range in {text!r}")
-    return host.lower(), port
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -237,43 +231,39 @@ class SipURI:
 
     @classmethod
     def parse(cls, text: str) -> SipURI:
-        colon = text.find(":")
-        scheme = text[:colon].lower() if colon > 0 else ""
-        if scheme != "sip" and scheme != "sips":
-            raise SipParseError(f"not a SIP URI: {text!r}")
-        rest = text[colon + 1 :]
-        if not rest or _URI_BAD.search(rest):
+        m = _SIP_URI.fullmatch(text)
+        if m is None:
             raise SipParseError(f"malformed SIP URI: {text!r}")
-        user: str | None = None
-        password: str | None = None
-        at = rest.find("@")
-        if at >= 0:
-            userinfo = rest[:at]
-            rest = rest[at + 1 :]
-            user_text, has_pw, pw_text = userinfo.partition(":")
-            if not user_text:
-                raise SipParseError(f"empty user part in {text!r}")
-            user = _unescape(user_text)
-            if has_pw:
-                password = _unescape(pw_text)
-        rest, has_headers, header_text = rest.partition("?")
-        hostport, has_params, param_text = rest.partition(";")
-        host, port = _host_from_text(hostport)
+        scheme, user, password, ipv6, host, port_text, param_text, header_text = m.groups()
+        if user is not None:
+            if "%" in user:
+                user = _unescape(user)
+            if password is not None and "%" in password:
+                password = _unescape(password)
+        port = None
+        if port_text is not None:
+            port = int(port_text)
+            if port > 65535:
+                raise SipParseError(f"port out of range in {text!r}")
         params: dict[str, str | None] = {}
-        if has_params:
+        if param_text is not None:
             for part in param_text.split(";"):
                 name, eq, value = part.partition("=")
                 if not name:
                     raise SipParseError(f"empty URI parameter in {text!r}")
-                params[_unescape(name).lower()] = _unescape(value) if eq else None
+                if "%" in part:
+                    name = _unescape(name)
+                    value = _unescape(value)
+                params[name.lower()] = value if eq else None
         headers: dict[str, str] = {}
-        if has_headers:
+        if header_text is not None:
             for part in header_text.split("&"):
                 name, eq, value = part.partition("=")
                 if not name or not eq:
                     raise SipParseError(f"bad URI header in {text!r}")
                 headers[_unescape(name)] = _unescape(value)
-        return cls(scheme, user, password, host, port, params, headers)
+        host = (host or ipv6).lower()
+        return cls(scheme.lower(), user, password, host, port, params, headers)
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
@@ -351,12 +341,11 @@ def parse_uri(text: str) -> URI:
     colon = text.find(":")
     if colon <= 0:
         raise SipParseError(f"URI without scheme: {text!r}")
-    scheme = text[:colon].lower()
-    if scheme == "sip" or scheme == "sips":
+    if colon <= 4 and text[:colon].lower() in ("sip", "sips"):
         return SipURI.parse(text)
-    if _SCHEME.fullmatch(scheme) is None or colon == len(text) - 1 or _URI_BAD.search(text):
+    if _SCHEME.fullmatch(text, 0, colon) is None or colon == len(text) - 1 or _URI_BAD.search(text):
         raise SipParseError(f"malformed URI: {text!r}")
-    return AbsoluteURI(scheme, text)
+    return AbsoluteURI(text[:colon].lower(), text)
 
 
 _STAR = "*"
@@ -376,6 +365,13 @@ class NameAddr:
 
     @classmethod
     def parse(cls, text: str) -> NameAddr:
+        m = _NAME_ADDR.fullmatch(text)
+        if m is not None:
+            quoted, display, uri_text, param_text = m.groups()
+            if quoted is not None:
+                display = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+            params = parse_params(param_text) if param_text is not None else {}
+            return cls(parse_uri(uri_text), display, params)
         s = text.strip(" \t")
         if not s:
             raise SipParseError("empty address")
@@ -399,10 +395,7 @@ class NameAddr:
         gt = rest.find(">")
         if gt < 0:
             raise SipParseError(f"missing '>' in {text!r}")
-        uri_text = rest[1:gt]
-        if not uri_text or uri_text != uri_text.strip() or " " in uri_text or "\t" in uri_text:
-            raise SipParseError(f"whitespace inside <uri> in {text!r}")
-        uri = parse_uri(uri_text)
+        uri = parse_uri(rest[1:gt])  # the URI grammar has no room for whitespace (badaspec)
         after = rest[gt + 1 :].lstrip(" \t")
         params: dict[str, str | None] = {}
         if after:

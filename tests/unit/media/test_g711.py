@@ -65,9 +65,7 @@ def test_alaw_decoder_outputs_match_g711_table_1a() -> None:
 
 def test_ulaw_decoder_outputs_match_g711_table_2a() -> None:
     # magnitudes in 1/8192 units: segment s starts at 33 * 2**s - 33, step 2**(s+1)
-    expected = sorted(
-        ((33 << seg) - 33) + (m << (seg + 1)) for seg in range(8) for m in range(16)
-    )
+    expected = sorted(((33 << seg) - 33) + (m << (seg + 1)) for seg in range(8) for m in range(16))
     magnitudes = sorted(abs(int(v)) // 4 for v in ULAW_DECODE[:128])  # codes 0..127 negative
     assert magnitudes == expected
 
@@ -108,7 +106,11 @@ def test_round_trip_error_within_half_a_quantisation_step() -> None:
     a_err = np.abs(ALAW_DECODE[ALAW_ENCODE[ALL_INT16.view(np.uint16)]] - x)
     # A-law step: 16 below 512, then doubling per segment; error ≤ step/2 (+1 for the
     # 1's complement of negative input)
-    a_step = np.where(mag < 512, 16, 16 << np.clip(np.floor(np.log2(np.maximum(mag, 1))) - 8, 0, 7).astype(np.int64))
+    a_step = np.where(
+        mag < 512,
+        16,
+        16 << np.clip(np.floor(np.log2(np.maximum(mag, 1))) - 8, 0, 7).astype(np.int64),
+    )
     assert np.all(a_err <= a_step // 2 + 1)
     in_range = mag <= 32124
     u_err = np.abs(ULAW_DECODE[ULAW_ENCODE[ALL_INT16.view(np.uint16)]] - x)
@@ -132,7 +134,9 @@ def test_codec_objects() -> None:
     assert G711Codec.PCMA.payload_type == 8 and G711Codec.PCMU.payload_type == 0
     frame = (np.arange(160, dtype=np.int16) * 50).astype(np.int16)
     assert G711Codec.PCMA.encode(frame) == alaw_encode(frame)
-    assert np.array_equal(G711Codec.PCMU.decode(ulaw_encode(frame)), ulaw_decode(ulaw_encode(frame)))
+    assert np.array_equal(
+        G711Codec.PCMU.decode(ulaw_encode(frame)), ulaw_decode(ulaw_encode(frame))
+    )
     assert "PCMA" in repr(G711Codec.PCMA)
 
 

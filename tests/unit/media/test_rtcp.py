@@ -38,21 +38,24 @@ BLOCK = ReportBlock(
     lsr=0xC5D68000,
     dlsr=0x00018000,
 )
-BLOCK_BYTES = bytes.fromhex("55667788" "19" "000003" "00010009" "00000050" "c5d68000" "00018000")
+BLOCK_BYTES = bytes.fromhex("55667788190000030001000900000050c5d6800000018000")
 
-SR_BYTES = bytes.fromhex(
-    "81c8000c"  # V=2, RC=1, PT=200, length 12 words
-    "11223344"  # sender SSRC
-    "e7b4c5d680000000"  # NTP timestamp
-    "000003e8"  # RTP timestamp
-    "0000000a"  # packet count
-    "00000640"  # octet count
-) + BLOCK_BYTES
+SR_BYTES = (
+    bytes.fromhex(
+        "81c8000c"  # V=2, RC=1, PT=200, length 12 words
+        "11223344"  # sender SSRC
+        "e7b4c5d680000000"  # NTP timestamp
+        "000003e8"  # RTP timestamp
+        "0000000a"  # packet count
+        "00000640"  # octet count
+    )
+    + BLOCK_BYTES
+)
 SR = RtcpSenderReport(0x11223344, 0xE7B4C5D680000000, 1000, 10, 1600, (BLOCK,))
 
-RR_EMPTY_BYTES = bytes.fromhex("80c90001" "11223344")
-SDES_BYTES = bytes.fromhex("81ca0004" "11223344" "0109") + b"user@host" + b"\x00"
-BYE_BYTES = bytes.fromhex("81cb0002" "11223344" "03") + b"bye"
+RR_EMPTY_BYTES = bytes.fromhex("80c9000111223344")
+SDES_BYTES = bytes.fromhex("81ca0004112233440109") + b"user@host" + b"\x00"
+BYE_BYTES = bytes.fromhex("81cb00021122334403") + b"bye"
 
 
 def test_report_block_byte_exact() -> None:
@@ -74,7 +77,7 @@ def test_sender_report_byte_exact() -> None:
 def test_receiver_report_byte_exact() -> None:
     assert bytes(RtcpReceiverReport(0x11223344)) == RR_EMPTY_BYTES
     rr = RtcpReceiverReport(0x11223344, (BLOCK,))
-    data = bytes.fromhex("81c90007" "11223344") + BLOCK_BYTES
+    data = bytes.fromhex("81c9000711223344") + BLOCK_BYTES
     assert bytes(rr) == data
     assert parse_compound(data) == [rr]
 
@@ -90,7 +93,7 @@ def test_sdes_cname_byte_exact() -> None:
 
 def test_sdes_chunk_on_a_boundary_gets_four_null_octets() -> None:
     chunk = SdesChunk(1, (SdesItem(SDES_CNAME, b"0123456789"),))
-    assert bytes(chunk) == bytes.fromhex("00000001" "010a") + b"0123456789" + bytes(4)
+    assert bytes(chunk) == bytes.fromhex("00000001010a") + b"0123456789" + bytes(4)
 
 
 def test_sdes_several_chunks_and_items() -> None:
@@ -108,13 +111,13 @@ def test_bye_byte_exact() -> None:
     bye = RtcpBye((0x11223344,), b"bye")
     assert bytes(bye) == BYE_BYTES
     assert parse_compound(BYE_BYTES) == [bye]
-    assert bytes(RtcpBye((1, 2))) == bytes.fromhex("82cb0002" "00000001" "00000002")
+    assert bytes(RtcpBye((1, 2))) == bytes.fromhex("82cb00020000000100000002")
 
 
 def test_app_and_unknown_types_round_trip() -> None:
     app = RtcpApp(3, 9, b"VXLA", b"\x00\x01\x02\x03")
-    assert bytes(app) == bytes.fromhex("83cc0003" "00000009") + b"VXLA" + b"\x00\x01\x02\x03"
-    nack = bytes.fromhex("81cd0003" "00000001" "00000002" "00100000")  # RFC 4585 generic NACK
+    assert bytes(app) == bytes.fromhex("83cc000300000009") + b"VXLA" + b"\x00\x01\x02\x03"
+    nack = bytes.fromhex("81cd0003000000010000000200100000")  # RFC 4585 generic NACK
     assert parse_compound(bytes(app) + nack) == [app, RtcpUnknown(205, 1, nack[4:])]
     assert serialize_compound(parse_compound(nack)) == nack
 
@@ -129,7 +132,7 @@ def test_compound_packet_round_trip() -> None:
 
 
 def test_padding_on_last_packet_is_removed() -> None:
-    data = bytes.fromhex("a0c90002" "11223344" "00000004")
+    data = bytes.fromhex("a0c900021122334400000004")
     assert parse_compound(data) == [RtcpReceiverReport(0x11223344)]
 
 
@@ -137,17 +140,17 @@ def test_padding_on_last_packet_is_removed() -> None:
     ("data", "message"),
     [
         (b"\x80\xc9", "too short"),
-        (bytes.fromhex("40c90001" "11223344"), "version"),
-        (bytes.fromhex("80c90002" "11223344"), "exceeds"),
-        (bytes.fromhex("81c90001" "11223344"), "blocks"),
-        (bytes.fromhex("80c80001" "11223344"), "sender info"),
-        (bytes.fromhex("a0c90002" "11223344" "00000004") + RR_EMPTY_BYTES, "not the last"),
-        (bytes.fromhex("a0c90002" "11223344" "00000000"), "padding"),
-        (bytes.fromhex("80c9000111223344" "80"), "trailing"),
-        (bytes.fromhex("81ca0002" "11223344" "0109aaaa"), "longer"),
-        (bytes.fromhex("81ca0002" "11223344" "01020304"), "terminating"),
-        (bytes.fromhex("81cb0002" "11223344" "05aabbcc"), "BYE reason"),
-        (bytes.fromhex("80630001" "11223344"), "not an RTCP"),
+        (bytes.fromhex("40c9000111223344"), "version"),
+        (bytes.fromhex("80c9000211223344"), "exceeds"),
+        (bytes.fromhex("81c9000111223344"), "blocks"),
+        (bytes.fromhex("80c8000111223344"), "sender info"),
+        (bytes.fromhex("a0c900021122334400000004") + RR_EMPTY_BYTES, "not the last"),
+        (bytes.fromhex("a0c900021122334400000000"), "padding"),
+        (bytes.fromhex("80c900011122334480"), "trailing"),
+        (bytes.fromhex("81ca0002112233440109aaaa"), "longer"),
+        (bytes.fromhex("81ca00021122334401020304"), "terminating"),
+        (bytes.fromhex("81cb00021122334405aabbcc"), "BYE reason"),
+        (bytes.fromhex("8063000111223344"), "not an RTCP"),
     ],
 )
 def test_malformed_compound_packets_raise(data: bytes, message: str) -> None:

@@ -18,17 +18,11 @@ from vaxla.media.rtp import (
 )
 
 # V=2 P=0 X=0 CC=0 | M=0 PT=8 | seq 0x1234 | ts 0x000000a0 | ssrc 0xdeadbeef | 4 payload octets
-PCMA_PACKET = bytes.fromhex("80081234000000a0deadbeef" "d5d5d5d5")
+PCMA_PACKET = bytes.fromhex("80081234000000a0deadbeefd5d5d5d5")
 
 # V=2 P=1 X=1 CC=2 | M=1 PT=101 | seq 65535 | ts 0xffffffff | ssrc 1
 # CSRC 2, CSRC 3 | ext profile 0xbede, 1 word: 10 aa 00 00 | payload 01 02 | padding 3
-FULL_PACKET = bytes.fromhex(
-    "b2e5ffffffffffff00000001"
-    "0000000200000003"
-    "bede000110aa0000"
-    "0102"
-    "000003"
-)
+FULL_PACKET = bytes.fromhex("b2e5ffffffffffff000000010000000200000003bede000110aa00000102000003")
 
 
 def test_parse_simple_pcma_packet() -> None:
@@ -56,11 +50,11 @@ def test_parse_packet_with_every_header_field() -> None:
 
 def test_serialise_from_fields() -> None:
     p = RtpPacket(0, 1, 2, 3, b"\xff", marker=True)
-    assert bytes(p) == bytes.fromhex("8080000100000002" "00000003" "ff")
+    assert bytes(p) == bytes.fromhex("808000010000000200000003ff")
 
 
 def test_empty_extension_and_payload() -> None:
-    data = bytes.fromhex("9000000000000000000000000001" "0000")
+    data = bytes.fromhex("90000000000000000000000000010000")
     p = RtpPacket.parse(data)
     assert p.extension == HeaderExtension(1, b"")
     assert p.payload == b""

@@ -68,9 +68,9 @@ class Node:
 class Harness:
     """Runs nodes over a :class:`LossyNetwork` until a condition holds or time is up."""
 
-    def __init__(self, network: LossyNetwork, timers: TimerConfig = TimerConfig()) -> None:
+    def __init__(self, network: LossyNetwork, timers: TimerConfig | None = None) -> None:
         self.network = network
-        self.timers = timers
+        self.timers = timers or TimerConfig()
         self.now = 0.0
         self.nodes: dict[Peer, Node] = {}
 

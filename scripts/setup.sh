@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Prepare this checkout to run Växla on Debian: Debian packages that are
+# missing, the virtualenv in .venv and the Python packages.
+#   scripts/setup.sh          what `vaxla serve` needs
+#   scripts/setup.sh --test   plus the real peers and services the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for_tests=0
+[ "${1:-}" = "--test" ] && for_tests=1
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+    [ $# -eq 0 ] && return 0
+    echo "setup: installing Debian packages: $*"
+    if [ $apt_updated = 0 ]; then as_root apt-get update -q; apt_updated=1; fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
+    echo "setup: Växla needs Python 3.11 or newer as python3" >&2; exit 1; }
+
+missing=()
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
+command -v gcc >/dev/null || missing+=(gcc)
+if [ $for_tests = 1 ]; then
+    command -v sipp >/dev/null || missing+=(sip-tester)
+    command -v baresip >/dev/null || missing+=(baresip)
+    command -v sox >/dev/null || missing+=(sox)
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v pg_isready >/dev/null || missing+=(postgresql-client)
+fi
+apt_install "${missing[@]}"
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.vaxla-installed
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)-$for_tests"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    if [ $for_tests = 1 ]; then
+        .venv/bin/python -m pip install -q -e '.[test]'
+    else
+        .venv/bin/python -m pip install -q -e .
+    fi
+    echo "$want" > "$stamp"
+fi
+
+if [ $for_tests = 1 ]; then
+    # PostgreSQL on 127.0.0.1:5432 for the storage tests: start it, or install it.
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+            apt_install postgresql
+        fi
+        version=$(ls /etc/postgresql | sort -V | tail -n1)
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+        for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+        # The tests connect as postgres/postgres over TCP.
+        as_root su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" || true
+    fi
+fi

@@ -1,0 +1,1 @@
+from tests.peers.fixtures import baresip_factory, sipp_factory  # noqa: F401
