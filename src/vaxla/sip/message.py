@@ -340,10 +340,9 @@ def _split_head(data: bytes) -> tuple[str, Headers, int]:
     text = data[:end].decode("utf-8", "surrogateescape").rstrip("\r\n")
     if not text:
         raise SipParseError("empty message", status_hint=None)
-    lf = text.count("\n")
-    if text.count("\r") == lf and text.count("\r\n") == lf:
-        lines = text.split("\r\n")
-    else:  # bare LF line ends (tolerated); a lone CR is not
+    lines = text.split("\r\n")
+    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
+        # bare LF line ends (tolerated); a lone CR is not
         text = text.replace("\r\n", "\n")
         if "\r" in text:
             raise SipParseError("bare CR in header section")
@@ -629,22 +628,23 @@ def make_response(
 
 def error_response(data: bytes, error: SipParseError, to_tag: str | None = None) -> bytes | None:
     """Best-effort answer to a request :func:`parse_message` or :func:`validate_request`
-    rejected: copies the raw Via, From, To, Call-ID and CSeq lines.  None when the error
-    says drop, the message is not a request or too broken to answer."""
+    rejected: copies the raw Via, From, To, Call-ID and CSeq lines that are present.  None
+    when the error says drop, or the message is not a request or has no Via."""
     if error.status_hint is None:
         return None
     try:
         start, raw, _ = _split_head(data.lstrip(b"\r\n"))
     except SipParseError:
         return None
-    if start[:4].upper() == "SIP/" or any(n not in raw for n in _MANDATORY):
+    if start[:4].upper() == "SIP/" or "Via" not in raw:
         return None
-    to = raw.get("To") or ""
-    if to_tag is not None and ";tag=" not in to.replace(" ", "").lower():
-        to = f"{to};tag={to_tag}"
     items = [("Via", v) for v in raw.get_raw("Via")]
-    items += [(n, raw.get(n) or "") for n in ("From", "To", "Call-ID", "CSeq")]
-    items[-3] = ("To", to)
+    for name in ("From", "To", "Call-ID", "CSeq"):  # what is there (RFC 4475 insuf has few)
+        value = raw.get(name)
+        if value is not None:
+            if name == "To" and to_tag is not None and ";tag=" not in value.replace(" ", "").lower():
+                value = f"{value};tag={to_tag}"
+            items.append((name, value))
     items.extend(error.extra_headers)
     return bytes(Response(error.status_hint, None, Headers(items)))
 

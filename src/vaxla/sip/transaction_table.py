@@ -18,14 +18,21 @@ from enum import Enum, auto
 from typing import Final
 
 
-class Kind(Enum):
+class _Enum(Enum):
+    # Enum.__hash__ is written in Python; members are singletons compared by
+    # identity, so the C-level object hash is equivalent and several times faster
+    # for the (state, input) table lookups done on every message.
+    __hash__ = object.__hash__
+
+
+class Kind(_Enum):
     INVITE_CLIENT = auto()
     NON_INVITE_CLIENT = auto()
     INVITE_SERVER = auto()
     NON_INVITE_SERVER = auto()
 
 
-class InviteClientState(Enum):  # §17.1.1, RFC 6026 §7.2
+class InviteClientState(_Enum):  # §17.1.1, RFC 6026 §7.2
     CALLING = auto()
     PROCEEDING = auto()
     ACCEPTED = auto()
@@ -33,14 +40,14 @@ class InviteClientState(Enum):  # §17.1.1, RFC 6026 §7.2
     TERMINATED = auto()
 
 
-class NonInviteClientState(Enum):  # §17.1.2
+class NonInviteClientState(_Enum):  # §17.1.2
     TRYING = auto()
     PROCEEDING = auto()
     COMPLETED = auto()
     TERMINATED = auto()
 
 
-class InviteServerState(Enum):  # §17.2.1, RFC 6026 §7.1
+class InviteServerState(_Enum):  # §17.2.1, RFC 6026 §7.1
     PROCEEDING = auto()
     COMPLETED = auto()  # 3xx-6xx sent, waiting for the ACK (Timer G, H)
     CONFIRMED = auto()  # ACK for 3xx-6xx received (Timer I)
@@ -49,7 +56,7 @@ class InviteServerState(Enum):  # §17.2.1, RFC 6026 §7.1
     TERMINATED = auto()
 
 
-class NonInviteServerState(Enum):  # §17.2.2
+class NonInviteServerState(_Enum):  # §17.2.2
     TRYING = auto()
     PROCEEDING = auto()
     COMPLETED = auto()
@@ -59,7 +66,7 @@ class NonInviteServerState(Enum):  # §17.2.2
 State = InviteClientState | NonInviteClientState | InviteServerState | NonInviteServerState
 
 
-class Timer(Enum):
+class Timer(_Enum):
     A = auto()  # INVITE request retransmission (unreliable only), doubles
     B = auto()  # INVITE transaction timeout, 64*T1
     C = auto()  # guard: no final response. Client INVITE in Proceeding: 180 s, restarted by
@@ -80,7 +87,7 @@ class Timer(Enum):
     TRYING = auto()  # send 100 Trying if the TU has not answered an INVITE in 200 ms
 
 
-class Input(Enum):
+class Input(_Enum):
     # from the network
     RECV_1XX = auto()
     RECV_2XX = auto()
@@ -118,7 +125,7 @@ RECEIVE_INPUTS: Final = frozenset(
 SEND_INPUTS: Final = frozenset({Input.SEND_1XX, Input.SEND_2XX, Input.SEND_FAILURE})
 
 
-class Action(Enum):
+class Action(_Enum):
     PASS_RESPONSE = auto()  # ResponseReceived to the TU
     SEND_ACK = auto()  # build the ACK for a 3xx-6xx (§17.1.1.3), send it, keep it
     RESEND_ACK = auto()  # a 3xx-6xx came again: send the kept ACK again

@@ -341,13 +341,14 @@ def parse_uri(text: str) -> URI:
     colon = text.find(":")
     if colon <= 0:
         raise SipParseError(f"URI without scheme: {text!r}")
-    if colon <= 4 and text[:colon].lower() in ("sip", "sips"):
+    if colon <= 4 and text[:colon].lower() in _SIP_SCHEMES:
         return SipURI.parse(text)
     if _SCHEME.fullmatch(text, 0, colon) is None or colon == len(text) - 1 or _URI_BAD.search(text):
         raise SipParseError(f"malformed URI: {text!r}")
     return AbsoluteURI(text[:colon].lower(), text)
 
 
+_SIP_SCHEMES = frozenset(("sip", "sips"))
 _STAR = "*"
 
 
