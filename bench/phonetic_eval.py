@@ -242,6 +242,13 @@ def main() -> int:
     print("\nranking (each name as query over all other names), mean average precision")
     print(f"  Soundex, then edit distance     {mean_average_precision(data, soundex_then_edit):.3f}")
     print(f"  vaxla NameMatcher               {mean_average_precision(data, matcher_score):.3f}")
+    whole = NameMatcher(prefix=False)
+
+    def whole_word_score(q: str, c: str) -> float:
+        found = whole.match(forms[q], forms[c])
+        return 0.0 if found is None else int(found.kind) + found.score
+
+    print(f"  vaxla NameMatcher(prefix=False) {mean_average_precision(data, whole_word_score):.3f}")
 
     must_not = [(a, b) for a, b in data.different]
     key_broken = [f"{a}/{b}" for a, b in must_not if phonetic_key(a) == phonetic_key(b)]

@@ -171,9 +171,13 @@ def test_application_layer_values() -> None:
     assert unksm2.from_.uri == AbsoluteURI("http", "http://www.example.com")
     assert [str(c.uri) for c in unksm2.contacts] == ["name:John_Smith"]
     c1 = req("cparam01.dat").contacts[0]
-    assert isinstance(c1.uri, SipURI) and c1.uri.params == {} and c1.params == {"unknownparam": None}
+    assert (
+        isinstance(c1.uri, SipURI) and c1.uri.params == {} and c1.params == {"unknownparam": None}
+    )
     c2 = req("cparam02.dat").contacts[0]
-    assert isinstance(c2.uri, SipURI) and c2.uri.params == {"unknownparam": None} and c2.params == {}
+    assert (
+        isinstance(c2.uri, SipURI) and c2.uri.params == {"unknownparam": None} and c2.params == {}
+    )
     reg = req("regescrt.dat").contacts[0].uri
     assert isinstance(reg, SipURI) and reg.headers == {"Route": "<sip:sip.example.com>"}
     assert req("zeromf.dat").max_forwards == 0

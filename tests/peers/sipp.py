@@ -390,7 +390,8 @@ async def start_scenario(
     prep = build_command(scenario, target, timeout=timeout, **kwargs)  # type: ignore[arg-type]
     proc = SippProcess(prep, timeout, keep_workdir)
     deadline = time.monotonic() + ready_timeout
-    while not _udp_port_bound(prep.local_port):
+    tcp = "-t" in prep.command and prep.command[prep.command.index("-t") + 1].startswith("t")
+    while not _port_bound(prep.local_port, tcp=tcp):
         if proc.proc.poll() is not None:
             result = proc._finish(timed_out=False)
             raise SippError(f"sipp exited at start:\n{result.describe()}")
@@ -401,11 +402,12 @@ async def start_scenario(
     return proc
 
 
-def _udp_port_bound(port: int) -> bool:
-    """True once some socket is bound to 127.0.0.1:port (or 0.0.0.0:port) for UDP."""
+def _port_bound(port: int, *, tcp: bool = False) -> bool:
+    """True once some socket is bound to 127.0.0.1:port (or 0.0.0.0:port), UDP or TCP."""
     needle = f":{port:04X} "
+    table = Path("/proc/net/tcp" if tcp else "/proc/net/udp")
     with contextlib.suppress(OSError):
-        for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+        for line in table.read_text().splitlines()[1:]:
             local = line.split()[1] + " "
             if local.endswith(needle):
                 return True

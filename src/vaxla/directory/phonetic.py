@@ -52,6 +52,7 @@ __all__ = [
     "NameMatch",
     "NameMatcher",
     "analyse_name",
+    "consonant_skeleton",
     "fold_name",
     "key_prefix_bounds",
     "name_words",
@@ -325,31 +326,49 @@ class NameForm:
     words: tuple[str, ...]
     folded: tuple[str, ...]
     keys: tuple[str, ...]
+    skeletons: tuple[str, ...]
 
 
 def analyse_name(full_name: str) -> NameForm:
     """Prepare a name for :class:`NameMatcher` (do it once per candidate)."""
     words = name_words(full_name)
+    keys = tuple(phonetic_key(w) for w in words)
     return NameForm(
         words=tuple(unicodedata.normalize("NFC", w).casefold() for w in words),
         folded=tuple(fold_name(w) for w in words),
-        keys=tuple(phonetic_key(w) for w in words),
+        keys=keys,
+        skeletons=tuple(consonant_skeleton(k) for k in keys),
     )
 
 
-def _word_match(
-    q_word: str, q_fold: str, q_key: str, c_word: str, c_fold: str, c_key: str, min_fuzzy: float
-) -> NameMatch | None:
+def consonant_skeleton(key: str) -> str:
+    """A phonetic key without its vowels (``MUHAMAD`` -> ``MHMD``).
+
+    Names whose consonants agree but whose vowels differ (Mohammed and
+    Muhammad, Silvia and Sylvia) are fuzzy matches; the skeleton can also be
+    stored in an indexed column to look such candidates up.
+    """
+    return key.translate(_NO_VOWELS)
+
+
+_NO_VOWELS = str.maketrans("", "", "AEIOUYW")
+_SKELETON_SIMILARITY = 85.0
+
+
+def _word_match(q: NameForm, qi: int, c: NameForm, ci: int, matcher: NameMatcher) -> NameMatch | None:
+    q_word, c_word, q_key, c_key = q.words[qi], c.words[ci], q.keys[qi], c.keys[ci]
     if q_word == c_word:
         return NameMatch(MatchKind.EXACT, 1.0)
-    if c_word.startswith(q_word):
+    if matcher.prefix and c_word.startswith(q_word):
         return NameMatch(MatchKind.PREFIX, 0.5 + 0.5 * len(q_word) / len(c_word), True)
     if q_key and q_key == c_key:
         return NameMatch(MatchKind.PHONETIC, 1.0)
-    if len(q_key) >= 3 and c_key.startswith(q_key):
+    if matcher.prefix and len(q_key) >= 3 and c_key.startswith(q_key):
         return NameMatch(MatchKind.PHONETIC, 0.5 + 0.4 * len(q_key) / len(c_key), True)
-    similarity = max(fuzz.ratio(q_fold, c_fold), fuzz.ratio(q_key, c_key))
-    if similarity >= min_fuzzy:
+    similarity = max(fuzz.ratio(q.folded[qi], c.folded[ci]), fuzz.ratio(q_key, c_key))
+    if len(q.skeletons[qi]) >= 2 and q.skeletons[qi] == c.skeletons[ci]:
+        similarity = max(similarity, _SKELETON_SIMILARITY)
+    if similarity >= matcher.min_fuzzy:
         return NameMatch(MatchKind.FUZZY, similarity / 100.0)
     return None
 
@@ -363,11 +382,14 @@ class NameMatcher:
     without å/ä/ö (``Ostrom``) for ``Öström`` is a fuzzy match with score 1.
 
     ``min_fuzzy`` is the rapidfuzz ``ratio`` (0-100) a word needs, on its
-    folded spelling or on its phonetic key, to count as a fuzzy match.
+    folded spelling or on its phonetic key, to count as a fuzzy match; words
+    with the same consonant skeleton count as 85. ``prefix=False`` turns off
+    type-ahead completion (for whole-name lookups such as caller names).
     """
 
-    def __init__(self, *, min_fuzzy: float = 80.0) -> None:
+    def __init__(self, *, min_fuzzy: float = 80.0, prefix: bool = True) -> None:
         self.min_fuzzy = min_fuzzy
+        self.prefix = prefix
 
     def match(self, query: str | NameForm, candidate: str | NameForm) -> NameMatch | None:
         """How ``candidate`` matches ``query``, or ``None`` when it does not."""
@@ -379,11 +401,7 @@ class NameMatcher:
         pairs: list[tuple[NameMatch, int, int]] = []
         for qi in range(len(q.words)):
             for ci in range(len(c.words)):
-                found = _word_match(
-                    q.words[qi], q.folded[qi], q.keys[qi],
-                    c.words[ci], c.folded[ci], c.keys[ci],
-                    self.min_fuzzy,
-                )  # fmt: skip
+                found = _word_match(q, qi, c, ci, self)
                 if found is not None:
                     pairs.append((found, qi, ci))
         pairs.sort(key=lambda p: p[0], reverse=True)

@@ -104,6 +104,8 @@ class SipStack:
             self.metrics.messages_in.labels(method, str(message.status)).inc()
             if not self._response_is_ours(message):
                 return
+            if message.status >= 200 and log.isEnabledFor(logging.INFO):
+                self._log_outcome("client", method, message.status, message.call_id, peer)
         events = self.layer.receive(message, peer, self.now())
         self._dispatch(events)
         self.flush()
@@ -170,8 +172,25 @@ class SipStack:
 
     def send_response(self, txn_id: str, response: Response) -> None:
         self.layer.send_response(txn_id, response, self.now())
-        self.metrics.messages_out.labels(response.cseq.method, str(response.status)).inc()
+        method = response.cseq.method
+        self.metrics.messages_out.labels(method, str(response.status)).inc()
         self.flush()
+        if response.status >= 200 and log.isEnabledFor(logging.INFO):
+            self._log_outcome("server", method, response.status, response.call_id, None)
+
+    @staticmethod
+    def _log_outcome(side: str, method: str, status: int, call_id: str, peer: Peer | None) -> None:
+        """One line per transaction outcome (server: what we answered; client:
+        what we were answered)."""
+        extra: dict[str, object] = {
+            "side": side,
+            "method": method,
+            "status": status,
+            "call_id": call_id,
+        }
+        if peer is not None:
+            extra["peer"] = f"{peer.host}:{peer.port}/{peer.transport}"
+        log.info("transaction", extra=extra)
 
     def send_stateless(self, message: Request | Response, peer: Peer) -> None:
         self.layer.send_stateless(message, peer)

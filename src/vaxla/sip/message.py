@@ -642,7 +642,11 @@ def error_response(data: bytes, error: SipParseError, to_tag: str | None = None)
     for name in ("From", "To", "Call-ID", "CSeq"):  # what is there (RFC 4475 insuf has few)
         value = raw.get(name)
         if value is not None:
-            if name == "To" and to_tag is not None and ";tag=" not in value.replace(" ", "").lower():
+            if (
+                name == "To"
+                and to_tag is not None
+                and ";tag=" not in value.replace(" ", "").lower()
+            ):
                 value = f"{value};tag={to_tag}"
             items.append((name, value))
     items.extend(error.extra_headers)

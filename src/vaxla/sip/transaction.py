@@ -29,7 +29,7 @@ import itertools
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from vaxla.sip.errors import LocalProtocolError, SipError
+from vaxla.sip.errors import LocalProtocolError, SipError, SipParseError
 from vaxla.sip.events import (
     AckReceived,
     AckTimeout,
@@ -209,7 +209,7 @@ class TransactionLayer:
             if isinstance(message, Response):
                 return self._receive_response(message, peer, now)
             return self._receive_request(message, peer, now)
-        except SipError:
+        except SipParseError:
             # parse_message() checked what matching needs; anything still broken
             # (e.g. a hand-built message) cannot be matched or answered: drop it
             return []
@@ -338,18 +338,14 @@ class TransactionLayer:
         branch = via.branch
         match_method = "INVITE" if method == "ACK" else method
         key: Hashable
-        if branch is not None and branch.startswith(MAGIC_COOKIE):
-            sent_by = f"{branch}|{via.host}:{via.port}|" if via.port else f"{branch}|{via.host}|"
-            key = sent_by + match_method
-            invite_key: Hashable = sent_by + "INVITE"
-            txn_id = key
-            rfc2543 = False
+        rfc2543 = branch is None or not branch.startswith(MAGIC_COOKIE)
+        if not rfc2543:
+            prefix = f"{branch}|{via.host}:{via.port}|" if via.port else f"{branch}|{via.host}|"
+            key = txn_id = prefix + match_method
         else:
             parts = _rfc2543_key(request, match_method, request.to.tag)
             key = parts
-            invite_key = _rfc2543_key(request, "INVITE", request.to.tag)
             txn_id = "rfc2543|" + "|".join(map(str, parts))
-            rfc2543 = True
         events: list[Event] = []
         txn = self._index.get(key)
         if method == "ACK":
@@ -373,8 +369,12 @@ class TransactionLayer:
         if method != "CANCEL":
             events.append(RequestReceived(txn_id, request, peer))
             return events
-        # §9.2: the CANCEL is answered here; the TU decides what happens to the INVITE
-        invite = self._index.get(invite_key)
+        # §9.2: the CANCEL is answered here; the TU decides what happens to the INVITE.
+        # It matches the INVITE as if its method were INVITE.
+        if rfc2543:
+            invite = self._index.get(_rfc2543_key(request, "INVITE", request.to.tag))
+        else:
+            invite = self._index.get(prefix + "INVITE")
         if invite is not None and invite.kind is not Kind.INVITE_SERVER:
             invite = None
         if invite is None:

@@ -367,12 +367,12 @@ class NameAddr:
     @classmethod
     def parse(cls, text: str) -> NameAddr:
         m = _NAME_ADDR.fullmatch(text)
-        if m is not None:
-            quoted, display, uri_text, param_text = m.groups()
+        if m is not None:  # fast path
+            quoted, name, uri_text, param_text = m.groups()
             if quoted is not None:
-                display = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
-            params = parse_params(param_text) if param_text is not None else {}
-            return cls(parse_uri(uri_text), display, params)
+                name = _QUOTED_PAIR.sub(r"\1", quoted) if "\\" in quoted else quoted
+            fast = parse_params(param_text) if param_text is not None else {}
+            return cls(parse_uri(uri_text), name, fast)
         s = text.strip(" \t")
         if not s:
             raise SipParseError("empty address")

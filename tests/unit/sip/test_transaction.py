@@ -281,6 +281,15 @@ def test_invite_client_accepted_passes_2xx_retransmissions_then_timer_m() -> Non
     assert layer.receive(response(req, 486), UDP, 40.0) == []
 
 
+def test_invite_client_accepted_on_tcp_timer_m_still_runs() -> None:
+    layer = TransactionLayer()
+    req = request(transport="TCP")
+    txn = layer.send_request(req, TCP, 0.0)
+    layer.receive(response(req, 200), TCP, 1.0)
+    assert layer.get_timer() == 33.0  # Timer M = 64*T1 on any transport (RFC 6026)
+    assert layer.handle_timer(33.0) == [TransactionTerminated(txn)]
+
+
 def test_invite_client_2xx_after_failure_from_another_fork_reaches_tu() -> None:
     layer = TransactionLayer()
     req = request()
