@@ -88,3 +88,59 @@ async def test_wrong_password_never_binds(
     assert event["type"] == "REGISTER_FAIL"
     assert "403" in event.get("param", "") or "401" in event.get("param", "")
     assert node.api("GET", "/api/v1/registrations").json() == []
+
+
+async def test_hold_and_resume_reinvite_pass_through(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    alice, bob = await _two_registered_phones(node, baresip_factory)
+    await alice.dial(f"sip:1002@{node.sip_addr}")
+    await alice.wait_event("CALL_ESTABLISHED", 10)
+    await bob.wait_event("CALL_ESTABLISHED", 10)
+    before = bob.log_text().count("got re-INVITE")
+    await alice.command("hold")
+    for _ in range(50):
+        if bob.log_text().count("got re-INVITE") > before:
+            break
+        await asyncio.sleep(0.1)
+    assert bob.log_text().count("got re-INVITE") == before + 1
+    await alice.command("resume")
+    for _ in range(50):
+        if bob.log_text().count("got re-INVITE") > before + 1:
+            break
+        await asyncio.sleep(0.1)
+    assert bob.log_text().count("got re-INVITE") == before + 2
+    # Both re-INVITEs were answered with 200 and passed back to the caller.
+    assert node.metric("vaxla_sip_messages_sent_total", {"method": "INVITE", "status": "200"}) == 3
+    await bob.hangup()
+    await alice.wait_event("CALL_CLOSED", 5)
+    call = node.wait_for_calls(1)[0]
+    assert call["result"] == "answered" and call["hangup_by"] == "callee"
+
+
+async def test_parallel_forking_to_every_contact(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    node.add_extension("1001", "alice-secret")
+    node.add_extension("1002", "bob-secret")
+    alice = await baresip_factory("alice", tone_hz=ALICE_HZ)
+    desk = await baresip_factory("desk", tone_hz=BOB_HZ)
+    mobile = await baresip_factory("mobile", tone_hz=BOB_HZ)
+    await alice.register("1001", "alice-secret", node.sip_addr)
+    await desk.register("1002", "bob-secret", node.sip_addr, answermode="manual")
+    await mobile.register("1002", "bob-secret", node.sip_addr, answermode="manual")
+    regs = node.api("GET", "/api/v1/registrations").json()
+    assert sorted(r["extension"] for r in regs) == ["1001", "1002", "1002"]
+
+    await alice.dial(f"sip:1002@{node.sip_addr}")
+    await desk.wait_event("CALL_INCOMING", 10)
+    await mobile.wait_event("CALL_INCOMING", 10)  # both ring at once
+    await mobile.answer()
+    await alice.wait_event("CALL_ESTABLISHED", 10)
+    await mobile.wait_event("CALL_ESTABLISHED", 10)
+    await desk.wait_event("CALL_CLOSED", 10)  # the loser was cancelled
+    assert not [e for e in desk.events if e["type"] == "CALL_ESTABLISHED"]
+    await alice.hangup()
+    await mobile.wait_event("CALL_CLOSED", 5)
+    call = node.wait_for_calls(1)[0]
+    assert call["result"] == "answered"
