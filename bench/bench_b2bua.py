@@ -69,7 +69,7 @@ VENV_BIN = REPO / ".venv" / "bin"
 CALLEE = "3000"
 CALLEE_PASSWORD = "benchpass"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-DEFAULT_RATES = "100,200,300,400,500,600,800,1000,1200,1500"
+DEFAULT_RATES = "50,100,150,200,250,300,400,500,600,800,1000,1200,1500"
 
 # cumulative SIPp -trace_stat columns kept per step
 STAT_COLUMNS = {
@@ -125,11 +125,7 @@ class Procs:
         return proc
 
     def stop(self, proc: subprocess.Popen[bytes], grace: float = 5.0) -> int | None:
-        for _name, p, sig in self.procs:
-            if p is proc:
-                break
-        else:
-            sig = signal.SIGTERM
+        sig = next((t[2] for t in self.procs if t[1] is proc), signal.SIGTERM)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, sig)
@@ -154,6 +150,32 @@ def cpu_seconds(pid: int) -> float:
     fields = text[text.rindex(")") + 2 :].split()
     # fields[0] is field 3 (state): utime is field 14, stime field 15
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu(pid: int) -> dict[str, tuple[str, float]]:
+    """{tid: (thread name, utime+stime seconds)} of every thread of a process."""
+    out: dict[str, tuple[str, float]] = {}
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                text = (task / "stat").read_text()
+                name = text[text.index("(") + 1 : text.rindex(")")]
+                fields = text[text.rindex(")") + 2 :].split()
+                out[task.name] = (name, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def thread_cpu_delta(
+    before: dict[str, tuple[str, float]], after: dict[str, tuple[str, float]], main_tid: int
+) -> dict[str, float]:
+    """CPU seconds per thread over an interval; threads that ended are not counted."""
+    out: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        label = "main" if tid == str(main_tid) else f"{name}[{tid}]"
+        delta = cpu - before.get(tid, (name, 0.0))[1]
+        if delta > 0:
+            out[label] = round(delta, 2)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:8])
 
 
 def udp_bound(port: int) -> bool:
@@ -214,7 +236,7 @@ def fetch_metrics(url: str) -> dict[str, float]:
     """Prometheus text -> {'name{labels}': value}."""
     out: dict[str, float] = {}
     try:
-        with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=3) as resp:
             text = resp.read().decode()
     except OSError:
         return out
@@ -243,7 +265,8 @@ def start_vaxla(procs: Procs, work: Path, args: argparse.Namespace) -> System:
     env["VAXLA_SIP__TRUSTED_PEERS"] = '["127.0.0.1"]'
     log_file = work / "vaxla.log"
     cmd = [vaxla, "serve", "--data-dir", str(data), "--sip-listen", f"{LOOPBACK}:{sip_port}",
-           "--http-listen", f"{LOOPBACK}:{http_port}", "--log-level", args.vaxla_log_level]  # fmt: skip
+           "--http-listen", f"{LOOPBACK}:{http_port}",
+           "--log-level", args.vaxla_log_level]  # fmt: skip
     proc = procs.start(
         "vaxla", pinned(args.b2bua_cpu, cmd), cwd=work, out=log_file, env=env,
         stop_signal=signal.SIGINT,
@@ -254,7 +277,9 @@ def start_vaxla(procs: Procs, work: Path, args: argparse.Namespace) -> System:
     if not wait_until(lambda: proc.poll() is not None or bool(fetch_metrics(metrics_url)), 30, 0.2):
         raise RuntimeError("vaxla serve's /metrics did not answer in 30 s")
     if proc.poll() is not None:
-        raise RuntimeError(f"vaxla serve exited ({proc.returncode}): {log_file.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"vaxla serve exited ({proc.returncode}): {log_file.read_text()[-3000:]}"
+        )
     # the callee: a SIPp that registers as 3000, then answers every call (out-of-call scenario)
     uas_port = free_port()
     users = write_injection_csv(work / "users.csv", [(CALLEE, CALLEE_PASSWORD)])
@@ -279,9 +304,7 @@ def start_vaxla(procs: Procs, work: Path, args: argparse.Namespace) -> System:
             f"the SIPp UAS did not register as {CALLEE}: "
             f"{(work / 'vaxla-uas.out').read_text()[-2000:]}"
         )
-    return System(
-        "vaxla", proc, sip_port, uas, work / "vaxla-uas-stat.csv", log_file, metrics_url
-    )
+    return System("vaxla", proc, sip_port, uas, work / "vaxla-uas-stat.csv", log_file, metrics_url)
 
 
 def start_sippy(procs: Procs, work: Path, args: argparse.Namespace) -> System:
@@ -296,7 +319,9 @@ def start_sippy(procs: Procs, work: Path, args: argparse.Namespace) -> System:
         stop_signal=signal.SIGINT,
     )  # fmt: skip
     if not wait_until(lambda: uas.poll() is not None or udp_bound(uas_port), 10) or uas.poll():
-        raise RuntimeError(f"sippy's SIPp UAS did not start: {(work / 'sippy-uas.out').read_text()}")
+        raise RuntimeError(
+            f"sippy's SIPp UAS did not start: {(work / 'sippy-uas.out').read_text()}"
+        )
     sip_port = free_port()
     env = dict(os.environ)
     # sippy logs every SIP message at INFO: log warnings and up only, like vaxla's WARNING
@@ -386,15 +411,33 @@ def run_step(
         "-timeout", f"{round(budget)}s", "-timeout_error",
         *sipp_common(free_port(), work, tag),
     ]  # fmt: skip
+    if args.ignore_unexpected:
+        cmd += ["-default_behaviors", "all,-abortunexp"]
     uas_before = uas_snapshot(system)
     metrics_before = fetch_metrics(system.metrics_url) if system.metrics_url else {}
     warm = min(hold_s + 2.0, seconds / 3)
     t0 = time.monotonic()
     cpu0 = cpu_seconds(system.pid)
+    threads0 = thread_cpu(system.pid)
     uac = procs.start(
         tag, pinned(args.sipp_cpu, cmd), cwd=work, out=work / f"{tag}.out",
         stop_signal=signal.SIGINT,
     )  # fmt: skip
+    profiler = None
+    if args.profile_rate == rate and system.name in args.profile_systems:
+        # py-spy samples the B2BUA from the SIPp core during the whole load
+        suffix = {"raw": "txt", "flamegraph": "svg", "speedscope": "json"}[args.profile_format]
+        out = args.profile_dir / f"{system.name}-{rate}cps.{suffix}"
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
+        py_spy = shutil.which("py-spy") or str(VENV_BIN / "py-spy")
+        prof_cmd = [py_spy, "record", "--pid", str(system.pid), "--rate", "250",
+                    "--duration", str(max(1, round(seconds))), "--format", args.profile_format,
+                    "-o", str(out), "--nonblocking"]  # fmt: skip
+        profiler = procs.start(
+            f"py-spy-{tag}", pinned(args.sipp_cpu, prof_cmd), cwd=work,
+            out=work / f"{tag}-py-spy.out", stop_signal=signal.SIGINT,
+        )  # fmt: skip
+        step.details["profile"] = str(out)
     samples: dict[str, tuple[float, float]] = {}
     deadline = t0 + budget + 10
     while uac.poll() is None and time.monotonic() < deadline:
@@ -408,8 +451,13 @@ def run_step(
         step.timed_out = True
         log(f"  {tag}: SIPp still running after {budget + 10:.0f} s, stopping it")
     step.sipp_exit = procs.stop(uac)
+    if profiler is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            profiler.wait(timeout=15)
+        procs.stop(profiler)
     t1 = time.monotonic()
     cpu1 = cpu_seconds(system.pid)
+    threads1 = thread_cpu(system.pid)
     step.elapsed = round(t1 - t0, 2)
     # wait for the B2BUA and the UAS to finish the last calls, then for the UAS stats (-fd 1)
     if system.metrics_url:
@@ -441,6 +489,7 @@ def run_step(
         "uac": {k: v for k, v in values.items() if v},
         "uas": {k: v for k, v in uas_delta.items() if v},
         "call_limit": limit,
+        "thread_cpu_seconds": thread_cpu_delta(threads0, threads1, system.pid),
     }
     if system.metrics_url:
         after = fetch_metrics(system.metrics_url)
@@ -575,9 +624,11 @@ def machine_info() -> dict[str, Any]:
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        info["sipp"] = subprocess.run(
-            ["sipp", "-v"], capture_output=True, text=True, timeout=10
-        ).stdout.strip().splitlines()[0]
+        info["sipp"] = (
+            subprocess.run(["sipp", "-v"], capture_output=True, text=True, timeout=10)
+            .stdout.strip()
+            .splitlines()[0]
+        )
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         info["git_commit"] = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=REPO
@@ -606,7 +657,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "Växla and sippy's b2bua_simple in the same run.",
         epilog="Example: .venv/bin/python bench/bench_b2bua.py --step-seconds 10",
     )
-    p.add_argument("--rates", default=DEFAULT_RATES, help=f"calls/s steps (default {DEFAULT_RATES})")
+    p.add_argument(
+        "--rates", default=DEFAULT_RATES, help=f"calls/s steps (default {DEFAULT_RATES})"
+    )
     p.add_argument(
         "--step-seconds", type=float, default=60.0, help="seconds of load per step (default 60)"
     )
@@ -628,8 +681,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10000,
         help="a call fails when an expected message is this late (default 10000)",
     )
+    p.add_argument(
+        "--ignore-unexpected",
+        action="store_true",
+        help="UAC does not abort a call on an unexpected message (e.g. a 180 arriving after "
+        "the 200: sippy's threaded sender reorders them); off by default",
+    )
     p.add_argument("--vaxla-log-level", default="WARNING")
+    p.add_argument(
+        "--idle-seconds", type=float, default=3.0, help="idle CPU measured before the ramp"
+    )
     p.add_argument("--pause-between", type=float, default=2.0, help="idle seconds between steps")
+    p.add_argument(
+        "--profile-rate",
+        type=int,
+        metavar="RATE",
+        help="run py-spy record on the B2BUA during the step at this rate "
+        "(pip install py-spy; writes to --profile-dir)",
+    )
+    p.add_argument("--profile-systems", default="vaxla", help="comma list (default vaxla)")
+    p.add_argument(
+        "--profile-format",
+        default="raw",
+        choices=["raw", "flamegraph", "speedscope"],
+        help="py-spy output: raw (collapsed stacks, .txt), flamegraph (.svg) or speedscope",
+    )
+    p.add_argument("--profile-dir", type=Path, default=RESULTS / "profiles")
     p.add_argument("--output", type=Path, help="JSON file (default bench/results/b2bua-DATE.json)")
     p.add_argument(
         "--keep-workdir", action="store_true", help="keep SIPp and B2BUA logs (printed path)"
@@ -644,6 +721,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.rate_list = [int(r) for r in args.rates.split(",") if r.strip()]
     args.system_list = [s.strip() for s in args.systems.split(",") if s.strip()]
+    args.profile_systems = [s.strip() for s in args.profile_systems.split(",") if s.strip()]
     for s in args.system_list:
         if s not in ("vaxla", "sippy"):
             p.error(f"unknown system {s!r}")
@@ -658,13 +736,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     quick = args.step_seconds < 60
     started = dt.datetime.now()
-    output = args.output or RESULTS / (
-        f"b2bua-{started:%Y-%m-%d}{'-quick' if quick else ''}.json"
-    )
+    output = args.output or RESULTS / (f"b2bua-{started:%Y-%m-%d}{'-quick' if quick else ''}.json")
     work = Path(tempfile.mkdtemp(prefix="vaxla-bench-", dir="/tmp"))
     procs = Procs()
     steps: list[Step] = []
     systems: dict[str, System] = {}
+    idle: dict[str, float] = {}
     load_before = loadavg()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -680,6 +757,15 @@ def main(argv: list[str] | None = None) -> int:
         if "sippy" in args.system_list:
             systems["sippy"] = start_sippy(procs, work, args)
             log(f"sippy b2bua_simple pid {systems['sippy'].pid} on {systems['sippy'].target}")
+        if systems:
+            # CPU of the idle B2BUAs (timers, housekeeping) before any call
+            t_a = time.monotonic()
+            before = {n: cpu_seconds(s.pid) for n, s in systems.items()}
+            time.sleep(args.idle_seconds)
+            span = time.monotonic() - t_a
+            idle = {n: round((cpu_seconds(s.pid) - before[n]) / span * 100, 2)
+                    for n, s in systems.items()}  # fmt: skip
+            log(f"idle CPU % of one core: {idle}")
         if args.hold_vaxla > 0:
             log(f"idling {args.hold_vaxla:.0f} s before the first step")
             time.sleep(args.hold_vaxla)
@@ -726,14 +812,14 @@ def main(argv: list[str] | None = None) -> int:
             "recv_timeout_ms": args.recv_timeout_ms,
             "max_failed_steps": args.max_failed_steps,
             "vaxla_log_level": args.vaxla_log_level,
+            "ignore_unexpected": args.ignore_unexpected,
             "vaxla_env": {"VAXLA_SIP__TRUSTED_PEERS": '["127.0.0.1"]'},
         },
         "machine": {**machine_info(), "loadavg_before": load_before, "loadavg_after": loadavg()},
+        "idle_cpu_pct": idle,
         "steps": [asdict(s) for s in steps],
         "summary": summary,
-        "logs": {
-            name: log_summary(sys_.log_file, name) for name, sys_ in systems.items()
-        },
+        "logs": {name: log_summary(sys_.log_file, name) for name, sys_ in systems.items()},
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

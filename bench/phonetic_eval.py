@@ -34,8 +34,7 @@ from vaxla.directory.phonetic import (
 )
 
 DATA = (
-    Path(__file__).resolve().parent.parent
-    / "tests/unit/directory/data/swedish_name_variants.csv"
+    Path(__file__).resolve().parent.parent / "tests/unit/directory/data/swedish_name_variants.csv"
 )
 
 _SOUNDEX_CODES = {
@@ -240,7 +239,9 @@ def main() -> int:
         return float(same_code) + fuzz.ratio(fold_name(q), fold_name(c)) / 100.0
 
     print("\nranking (each name as query over all other names), mean average precision")
-    print(f"  Soundex, then edit distance     {mean_average_precision(data, soundex_then_edit):.3f}")
+    print(
+        f"  Soundex, then edit distance     {mean_average_precision(data, soundex_then_edit):.3f}"
+    )
     print(f"  vaxla NameMatcher               {mean_average_precision(data, matcher_score):.3f}")
     whole = NameMatcher(prefix=False)
 

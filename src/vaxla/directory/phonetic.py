@@ -221,7 +221,7 @@ _BODY_RULES = _rules(
 
 # Digraphs in the first syllable: ae is the old spelling of a long a (Claes =
 # Klas); oe and ue transliterate ö and ü (Loefgren, Mueller). Later in a name
-# they are two syllables (Mikael, Joel, Samuel) and are left alone.
+# they are usually two syllables (Mikael, Rafael, Samuel) and are left alone.
 _FIRST_SYLLABLE_DIGRAPH = re.compile(rf"^([^{_V}]*)(AE|OE|UE)")
 _DIGRAPH_VOWEL = {"AE": "A", "OE": "Ö", "UE": "Y"}
 _COLLAPSE = re.compile(r"(.)\1+")
@@ -355,7 +355,9 @@ _NO_VOWELS = str.maketrans("", "", "AEIOUYW")
 _SKELETON_SIMILARITY = 85.0
 
 
-def _word_match(q: NameForm, qi: int, c: NameForm, ci: int, matcher: NameMatcher) -> NameMatch | None:
+def _word_match(
+    q: NameForm, qi: int, c: NameForm, ci: int, matcher: NameMatcher
+) -> NameMatch | None:
     q_word, c_word, q_key, c_key = q.words[qi], c.words[ci], q.keys[qi], c.keys[ci]
     if q_word == c_word:
         return NameMatch(MatchKind.EXACT, 1.0)

@@ -20,7 +20,9 @@ from vaxla.sip.events import Event
 from vaxla.sip.message import (
     Request,
     Response,
+    error_response,
     make_response,
+    new_tag,
     parse_message,
     validate_request,
 )
@@ -85,9 +87,19 @@ class SipStack:
             message = parse_message(data)
         except SipParseError as exc:
             self.metrics.parse_errors.inc()
-            log.info("parse error from %s:%s: %s", peer.host, peer.port, exc.message)
-            # Not answerable safely: what we would route the answer by did not
-            # parse. Drop it (RFC 3261 §18.3 / RFC 4475 §3.1.2).
+            log.info(
+                "parse error",
+                extra={
+                    "peer": f"{peer.host}:{peer.port}",
+                    "reason": exc.message,
+                    "status": exc.status_hint,
+                },
+            )
+            # Answer a broken request where its Via survived (sent back to where
+            # it came from); broken responses and hopeless requests are dropped.
+            answer = error_response(data, exc, new_tag())
+            if answer is not None and not self.unrouteable(peer):
+                self._send_bytes(answer, peer)
             return
         if isinstance(message, Request):
             self.metrics.messages_in.labels(message.method, "").inc()
@@ -142,8 +154,8 @@ class SipStack:
         status = exc.status_hint
         if status is None:
             return
-        response = make_response(request, status, headers=exc.extra_headers)
         self._fix_via(request, peer)
+        response = make_response(request, status, to_tag=new_tag(), headers=exc.extra_headers)
         self.send_stateless(response, peer)
         log.info(
             "rejected",
@@ -202,14 +214,16 @@ class SipStack:
 
     def flush(self) -> None:
         for data, peer in self.layer.datagrams_to_send():
-            if self.unrouteable(peer):
-                continue
-            if peer.transport == "udp":
-                if self.udp is not None:
-                    self.udp.send(data, peer)
-            elif self.tcp is not None:
-                self.tcp.send(data, peer)
+            if not self.unrouteable(peer):
+                self._send_bytes(data, peer)
         self._arm_timer()
+
+    def _send_bytes(self, data: bytes, peer: Peer) -> None:
+        if peer.transport == "udp":
+            if self.udp is not None:
+                self.udp.send(data, peer)
+        elif self.tcp is not None:
+            self.tcp.send(data, peer)
 
     # -- timers and events ---------------------------------------------------
 

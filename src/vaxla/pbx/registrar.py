@@ -52,7 +52,8 @@ class Registrar:
     async def handle(self, txn_id: str, request: Request, peer: Peer) -> None:
         to_uri = request.to.uri
         if not isinstance(to_uri, SipURI) or not to_uri.user:
-            self._answer(txn_id, request, 400, "To must be a sip: URI with a user part")
+            # RFC 3261 §10.3 step 3: not an address-of-record of ours.
+            self._answer(txn_id, request, 404, "Not an address-of-record here")
             self.metrics.register_outcomes.labels("invalid").inc()
             return
         aor = to_uri.user

@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 from vaxla.sip.errors import LocalProtocolError, SipParseError
 from vaxla.sip.uri import format_params, is_token, parse_params, split_list
 
-__all__ = ["LIST_HEADERS", "CSeq", "Headers", "Via", "canonical_name", "parse_header_lines"]
+__all__ = [
+    "LIST_HEADERS",
+    "CSeq",
+    "Headers",
+    "Via",
+    "canonical_name",
+    "parse_header_lines",
+    "split_head",
+]
 
 _KNOWN_TEXT = (
     "Accept Accept-Contact Accept-Encoding Accept-Language Alert-Info Allow Allow-Events "
@@ -238,6 +246,30 @@ def parse_header_lines(lines: Iterable[str]) -> Headers:
         else:
             values.append(value)
     return Headers._trusted(items, index)
+
+
+def split_head(data: bytes) -> tuple[str, Headers, int]:
+    """Split a message into start line, headers (unfolded) and the offset of the body."""
+    end = data.find(b"\r\n\r\n")
+    if end >= 0:
+        body_start = end + 4
+    else:
+        end = data.find(b"\n\n")
+        if end >= 0:
+            body_start = end + 2
+        else:  # a datagram that ends without the empty line: headers only
+            end = body_start = len(data)
+    text = data[:end].decode("utf-8", "surrogateescape").rstrip("\r\n")
+    if not text:
+        raise SipParseError("empty message", status_hint=None)
+    lines = text.split("\r\n")
+    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
+        # bare LF line ends (tolerated); a lone CR is not
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            raise SipParseError("bare CR in header section")
+        lines = text.split("\n")
+    return lines[0], parse_header_lines(lines[1:]), body_start
 
 
 _TOKEN_RE = r"[A-Za-z0-9.!%*_+`'~-]+"

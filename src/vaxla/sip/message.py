@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any, cast
 
 from vaxla.sip.errors import SipParseError
-from vaxla.sip.headers import CSeq, Headers, Via, parse_header_lines
+from vaxla.sip.headers import CSeq, Headers, Via, split_head
 from vaxla.sip.uri import URI, AbsoluteURI, NameAddr, parse_uri, split_list
 
 __all__ = [
@@ -92,6 +92,11 @@ class _Message:
         else:
             self.headers.set(name, value)
 
+    def _put_all(self, name: str, values: Iterable[object]) -> None:
+        self.headers.remove(name)
+        for value in values:
+            self.headers.add(name, str(value))
+
     def _required(self, name: str) -> str:
         values = self.headers._index.get(name.lower())
         if not values:
@@ -162,9 +167,7 @@ class _Message:
 
     @vias.setter
     def vias(self, value: list[Via]) -> None:
-        self.headers.remove("Via")
-        for via in value:
-            self.headers.add("Via", str(via))
+        self._put_all("Via", value)
         self._cache.pop("top_via", None)
         self._cache["vias"] = list(value)
         if value:
@@ -192,9 +195,7 @@ class _Message:
 
     @contacts.setter
     def contacts(self, value: list[NameAddr]) -> None:
-        self.headers.remove("Contact")
-        for contact in value:
-            self.headers.add("Contact", str(contact))
+        self._put_all("Contact", value)
         self._cache["contacts"] = list(value)
 
     @property
@@ -326,30 +327,6 @@ class Response(_Message):
         return f"<Response {self.status} {self.reason}>"
 
 
-def _split_head(data: bytes) -> tuple[str, Headers, int]:
-    """Split a message into start line, headers (unfolded) and the offset of the body."""
-    end = data.find(b"\r\n\r\n")
-    if end >= 0:
-        body_start = end + 4
-    else:
-        end = data.find(b"\n\n")
-        if end >= 0:
-            body_start = end + 2
-        else:  # a datagram that ends without the empty line: headers only
-            end = body_start = len(data)
-    text = data[:end].decode("utf-8", "surrogateescape").rstrip("\r\n")
-    if not text:
-        raise SipParseError("empty message", status_hint=None)
-    lines = text.split("\r\n")
-    if text.count("\n") != len(lines) - 1 or text.count("\r") != len(lines) - 1:
-        # bare LF line ends (tolerated); a lone CR is not
-        text = text.replace("\r\n", "\n")
-        if "\r" in text:
-            raise SipParseError("bare CR in header section")
-        lines = text.split("\n")
-    return lines[0], parse_header_lines(lines[1:]), body_start
-
-
 def parse_message(data: bytes) -> Request | Response:
     """Parse one message from a datagram or one framed stream message.
 
@@ -360,7 +337,7 @@ def parse_message(data: bytes) -> Request | Response:
         data = data.lstrip(b"\r\n")  # RFC 3261 §7.5: CRLFs before the start line are ignored
     is_response = data[:4].upper() == b"SIP/"
     try:
-        start, headers, body_start = _split_head(data)
+        start, headers, body_start = split_head(data)
         msg = _start_message(start, headers, is_response)
         index = headers._index
         cl = index.get("content-length")
@@ -633,7 +610,7 @@ def error_response(data: bytes, error: SipParseError, to_tag: str | None = None)
     if error.status_hint is None:
         return None
     try:
-        start, raw, _ = _split_head(data.lstrip(b"\r\n"))
+        start, raw, _ = split_head(data.lstrip(b"\r\n"))
     except SipParseError:
         return None
     if start[:4].upper() == "SIP/" or "Via" not in raw:

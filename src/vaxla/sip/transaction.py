@@ -341,6 +341,11 @@ class TransactionLayer:
         rfc2543 = branch is None or not branch.startswith(MAGIC_COOKIE)
         if not rfc2543:
             prefix = f"{branch}|{via.host}:{via.port}|" if via.port else f"{branch}|{via.host}|"
+            if not peer.reliable:
+                # The source is part of the key too: a request from elsewhere that
+                # reuses a branch (RFC 4475 messages do) is not a retransmission,
+                # and cannot hijack another client's transaction.
+                prefix += f"{peer.host}:{peer.port}|"
             key = txn_id = prefix + match_method
         else:
             parts = _rfc2543_key(request, match_method, request.to.tag)

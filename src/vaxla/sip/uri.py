@@ -36,12 +36,12 @@ _DISPLAY_TOKENS = re.compile(
 _DISPLAY_TOKENS_RE = _DISPLAY_TOKENS.pattern
 # name-addr in its usual shapes; anything else goes the slow way (which also explains errors)
 _NAME_ADDR = re.compile(
-    r'[ \t]*(?:"((?:[^"\\]|\\.)*)"[ \t]*|(' + _DISPLAY_TOKENS_RE + r")?[ \t]*)"
+    r'[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"[ \t]*|(' + _DISPLAY_TOKENS_RE + r")?[ \t]*)"
     r"<([^<>]*)>[ \t]*(?:;(.*))?",
     re.S,
 )
 # The rest of a quoted string after its opening quote, up to the closing quote.
-_QUOTED_REST = re.compile(r'((?:[^"\\]|\\.)*)"', re.S)
+_QUOTED_REST = re.compile(r'([^"\\]*(?:\\.[^"\\]*)*)"', re.S)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.S)
 _NEEDS_QUOTED_PAIR = re.compile(r'[\x00-\x08\x0b\x0c\x0e-\x1f"\\\x7f]')
 # gen-value = token / host / quoted-string (quoted strings are checked separately)
@@ -234,6 +234,10 @@ class SipURI:
         m = _SIP_URI.fullmatch(text)
         if m is None:
             raise SipParseError(f"malformed SIP URI: {text!r}")
+        return cls._from_match(m, text)
+
+    @classmethod
+    def _from_match(cls, m: re.Match[str], text: str) -> SipURI:
         scheme, user, password, ipv6, host, port_text, param_text, header_text = m.groups()
         if user is not None:
             if "%" in user:
@@ -263,7 +267,9 @@ class SipURI:
                     raise SipParseError(f"bad URI header in {text!r}")
                 headers[_unescape(name)] = _unescape(value)
         host = (host or ipv6).lower()
-        return cls(scheme.lower(), user, password, host, port, params, headers)
+        if scheme != "sip":
+            scheme = scheme.lower()
+        return cls(scheme, user, password, host, port, params, headers)
 
     def __str__(self) -> str:
         parts = [self.scheme, ":"]
@@ -338,11 +344,14 @@ URI = SipURI | AbsoluteURI
 
 def parse_uri(text: str) -> URI:
     """Parse a URI: SipURI for sip/sips, AbsoluteURI for any other scheme."""
+    m = _SIP_URI.fullmatch(text)
+    if m is not None:
+        return SipURI._from_match(m, text)
     colon = text.find(":")
     if colon <= 0:
         raise SipParseError(f"URI without scheme: {text!r}")
     if colon <= 4 and text[:colon].lower() in _SIP_SCHEMES:
-        return SipURI.parse(text)
+        raise SipParseError(f"malformed SIP URI: {text!r}")
     if _SCHEME.fullmatch(text, 0, colon) is None or colon == len(text) - 1 or _URI_BAD.search(text):
         raise SipParseError(f"malformed URI: {text!r}")
     return AbsoluteURI(text[:colon].lower(), text)

@@ -442,7 +442,17 @@ def server_invite(
 def test_server_transaction_id() -> None:
     layer = TransactionLayer()
     txn, _ = server_invite(layer)
-    assert txn == "z9hG4bKbranch1|192.0.2.10:5060|INVITE"
+    # branch, Via sent-by, and (on UDP) the source address
+    assert txn == f"z9hG4bKbranch1|192.0.2.10:5060|{UDP.host}:{UDP.port}|INVITE"
+
+
+def test_same_branch_from_another_source_is_a_new_transaction() -> None:
+    layer = TransactionLayer()
+    txn, req = server_invite(layer)
+    other = Peer("udp", UDP.host, UDP.port + 1)
+    events = layer.receive(req, other, 0.1)
+    assert len(events) == 1 and isinstance(events[0], RequestReceived)
+    assert events[0].txn_id != txn
 
 
 def test_invite_server_sends_100_trying_after_200ms() -> None:
@@ -626,7 +636,7 @@ def test_non_invite_server_absorbs_and_timer_j() -> None:
     [event] = layer.receive(req, UDP, 0.0)
     assert isinstance(event, RequestReceived)
     txn = event.txn_id
-    assert txn == "z9hG4bKbranch1|192.0.2.10:5060|OPTIONS"
+    assert txn == "z9hG4bKbranch1|192.0.2.10:5060|192.0.2.10:5060|OPTIONS"
     assert layer.receive(req, UDP, 0.5) == []  # Trying: nothing to resend
     assert sent(layer) == []
     clock = Clock(layer)
@@ -712,7 +722,7 @@ def test_cancel_matching_invite_is_answered_200() -> None:
     [event] = layer.receive(cancel, UDP, 1.0)
     assert isinstance(event, CancelReceived)
     assert event.invite_txn_id == txn
-    assert event.txn_id == "z9hG4bKbranch1|192.0.2.10:5060|CANCEL"
+    assert event.txn_id == "z9hG4bKbranch1|192.0.2.10:5060|192.0.2.10:5060|CANCEL"
     [ok] = sent(layer)
     msg = parse_message(ok)
     assert isinstance(msg, Response)
