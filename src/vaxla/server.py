@@ -13,9 +13,12 @@ import uvicorn
 from sqlalchemy import select
 
 from vaxla.api.app import ApiContext, create_app
+from vaxla.api.auth import principal_dependency
 from vaxla.api.tokens import TokenStore
 from vaxla.config import Settings, is_loopback, split_host_port
 from vaxla.demo import load_demo
+from vaxla.events import EventBus
+from vaxla.features import Feature, NodeContext, load_features
 from vaxla.metrics import Metrics
 from vaxla.net.stack import SipStack
 from vaxla.pbx.application import PbxApplication
@@ -53,11 +56,13 @@ class VaxlaNode:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.bus = EventBus()
         self.db: Database | None = None
         self.stack: SipStack | None = None
         self.app: PbxApplication | None = None
         self.cdr: CallRecordWriter | None = None
         self.http: _EmbeddedUvicorn | None = None
+        self.features: list[Feature] = []
         self._http_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self.http_port = 0
@@ -106,10 +111,40 @@ class VaxlaNode:
         stack.app = self.app
         self._purge_task = asyncio.get_running_loop().create_task(self._purge(registrar))
 
-        ctx = ApiContext(db, extensions, location, TokenStore(db), self.metrics, time.time)
+        tokens = TokenStore(db)
+        ctx = ApiContext(
+            db,
+            extensions,
+            location,
+            tokens,
+            self.metrics,
+            time.time,
+            principal_dependency(tokens),
+            self.bus,
+        )
+        node_ctx = NodeContext(
+            settings=s,
+            db=db,
+            bus=self.bus,
+            metrics=self.metrics,
+            principal=ctx.principal,
+            clock=time.time,
+            services={
+                "extensions": extensions,
+                "location": location,
+                "b2bua": b2bua,
+                "stack": stack,
+                "tokens": tokens,
+            },
+        )
+        routers = []
+        for feature in load_features():
+            await feature.start(node_ctx)
+            self.features.append(feature)
+            routers.extend(feature.routers())
         http_host, http_port = split_host_port(s.http.listen, 8080)
         config = uvicorn.Config(
-            create_app(ctx),
+            create_app(ctx, routers),
             host=http_host,
             port=http_port,
             log_config=None,
@@ -161,6 +196,11 @@ class VaxlaNode:
             self.http.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await self._http_task
+        for feature in reversed(self.features):
+            try:
+                await feature.stop()
+            except Exception:
+                log.exception("stopping feature %s failed", feature.name)
         if self.app is not None:
             await self.app.close()
         if self.stack is not None:

@@ -69,11 +69,16 @@ class VaxlaProcess:
         if self.token is None:
             self.token = self.cli("token", "create", "--name", "tests").strip()
         cmd = [
-            *VAXLA, "serve",
-            "--data-dir", str(self.data_dir),
-            "--sip-listen", self.sip_addr,
-            "--http-listen", f"127.0.0.1:{self.http_port}",
-            "--log-format", "json",
+            *VAXLA,
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--sip-listen",
+            self.sip_addr,
+            "--http-listen",
+            f"127.0.0.1:{self.http_port}",
+            "--log-format",
+            "json",
             *self.extra_args,
         ]
         if self.demo:
@@ -132,11 +137,14 @@ class VaxlaProcess:
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
-        return httpx.request(method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs)
+        return httpx.request(
+            method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs
+        )
 
     def add_extension(self, number: str, password: str, name: str = "Test", **extra: Any) -> None:
         r = self.api(
-            "POST", "/api/v1/extensions",
+            "POST",
+            "/api/v1/extensions",
             json={"number": number, "name": name, "password": password, **extra},
         )
         if r.status_code != 201:

@@ -4,22 +4,23 @@ Errors are JSON ``{"error_id": ..., "message": ..., "details": {...}}`` with
 a stable ``error_id`` per kind of refusal.
 """
 
-
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from vaxla import __version__
+from vaxla.api.auth import Principal, require_roles
 from vaxla.api.tokens import TokenStore
 from vaxla.errors import VaxlaError
+from vaxla.events import EventBus
 from vaxla.metrics import Metrics
 from vaxla.pbx.extensions import ExtensionInfo, ExtensionStore
 from vaxla.pbx.location import LocationService
@@ -35,6 +36,8 @@ class ApiContext:
     tokens: TokenStore
     metrics: Metrics
     clock: Any
+    principal: Callable[..., Awaitable[Principal]]
+    bus: EventBus
 
 
 class ApiError(BaseModel):
@@ -90,7 +93,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
+def create_app(ctx: ApiContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
     app = FastAPI(
         title="Växla API",
         version=__version__,
@@ -98,7 +101,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
     )
-    bearer = HTTPBearer(auto_error=False)
 
     @app.exception_handler(VaxlaError)
     async def _vaxla_error(_: Request, exc: VaxlaError) -> JSONResponse:
@@ -122,17 +124,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         body = ApiError(error_id=ids.get(exc.status_code, "http-error"), message=str(exc.detail))
         return JSONResponse(body.model_dump(), status_code=exc.status_code)
 
-    async def require_token(
-        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> str:
-        if creds is None:
-            raise Unauthorized("an API token is needed: Authorization: Bearer <token>")
-        role = await ctx.tokens.verify(creds.credentials)
-        if role is None:
-            raise Unauthorized("the API token is unknown or expired")
-        return role
-
-    auth = Depends(require_token)
+    auth = Depends(require_roles(ctx.principal, "admin"))
 
     def _out(info: ExtensionInfo) -> ExtensionOut:
         return ExtensionOut(
@@ -150,7 +142,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERRORS,
         tags=["extensions"],
     )
-    async def list_extensions(_: str = auth) -> list[ExtensionOut]:
+    async def list_extensions(_: Principal = auth) -> list[ExtensionOut]:
         return [_out(e) for e in await ctx.extensions.list()]
 
     @app.post(
@@ -160,7 +152,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERRORS,
         tags=["extensions"],
     )
-    async def add_extension(body: ExtensionIn, _: str = auth) -> ExtensionOut:
+    async def add_extension(body: ExtensionIn, _: Principal = auth) -> ExtensionOut:
         info = await ctx.extensions.add(
             body.number, body.name, body.password, body.digest_algorithms
         )
@@ -172,13 +164,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERRORS,
         tags=["extensions"],
     )
-    async def get_extension(number: str, _: str = auth) -> ExtensionOut:
+    async def get_extension(number: str, _: Principal = auth) -> ExtensionOut:
         return _out(await ctx.extensions.get(number))
 
     @app.delete(
         "/api/v1/extensions/{number}", status_code=204, responses=ERRORS, tags=["extensions"]
     )
-    async def remove_extension(number: str, _: str = auth) -> Response:
+    async def remove_extension(number: str, _: Principal = auth) -> Response:
         await ctx.extensions.remove(number)
         ctx.location.forget_aor(number)
         return Response(status_code=204)
@@ -189,7 +181,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         responses=ERRORS,
         tags=["registrations"],
     )
-    async def list_registrations(_: str = auth) -> list[RegistrationOut]:
+    async def list_registrations(_: Principal = auth) -> list[RegistrationOut]:
         now = ctx.clock()
         return [
             RegistrationOut(
@@ -204,7 +196,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ]
 
     @app.get("/api/v1/calls", response_model=list[CallRecordOut], responses=ERRORS, tags=["calls"])
-    async def list_calls(_: str = auth, limit: int = 100) -> list[CallRecordOut]:
+    async def list_calls(_: Principal = auth, limit: int = 100) -> list[CallRecordOut]:
         limit = max(1, min(limit, 1000))
         async with ctx.db.session() as s:
             rows = await s.scalars(select(CallRecord).order_by(CallRecord.id.desc()).limit(limit))
@@ -219,9 +211,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ctx.metrics.registrations.set(ctx.location.count())
         return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
 
+    for router in routers:
+        app.include_router(router)
     return app
-
-
-class Unauthorized(VaxlaError):
-    status = 401
-    error_id = "unauthorized"

@@ -13,7 +13,15 @@ from vaxla.errors import InvalidInput, NotFound
 from vaxla.store.db import Database
 from vaxla.store.models import ApiToken
 
-ROLES = ("admin",)  # the full role model (RBAC) arrives with the web platform
+ROLES = (
+    "admin",  # system administrator
+    "directory-admin",
+    "directory-editor",
+    "operator",  # telefonist
+    "supervisor",
+    "agent",  # handläggare
+    "employee",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +58,19 @@ class TokenStore:
             )
         return token
 
-    async def verify(self, token: str) -> str | None:
+    async def lookup(self, token: str) -> TokenInfo | None:
         async with self.db.session() as s:
             row = await s.scalar(select(ApiToken).where(ApiToken.token_sha256 == _digest(token)))
         if row is None:
             return None
         if row.expires_at is not None and row.expires_at <= datetime.now(UTC):
             return None
-        return row.role
+        return TokenInfo(row.id, row.name, row.role, row.created_at, row.expires_at)
+
+    async def verify(self, token: str) -> str | None:
+        """The token's role, or None when it is unknown or expired."""
+        info = await self.lookup(token)
+        return None if info is None else info.role
 
     async def list(self) -> list[TokenInfo]:
         async with self.db.session() as s:

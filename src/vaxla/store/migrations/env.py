@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from vaxla.store.models import Base
+from vaxla.store.all_models import Base
 
 connection = context.config.attributes["connection"]
 context.configure(
