@@ -23,6 +23,7 @@ from vaxla.pbx.dialog import ALLOW, Dialog, LocalAddress, build_cancel, remote_t
 from vaxla.pbx.extensions import ExtensionStore
 from vaxla.pbx.location import LocationService
 from vaxla.pbx.phone_auth import PhoneAuth
+from vaxla.pbx.services import CallMedia, CallService, MediaAnchor, ServiceCall
 from vaxla.sip.message import Request, Response, make_response, new_call_id, new_tag
 from vaxla.sip.transaction import Peer
 from vaxla.sip.uri import NameAddr, SipURI
@@ -95,12 +96,17 @@ class Call:
     no_answer: asyncio.TimerHandle | None = None
     # ACK from A still to be passed to B (delayed offer / re-INVITE answered by B)
     ack_to_b_pending: bool = False
-    ack_to_a_pending: bool = False
+    service: ServiceCall | None = None
+    media: CallMedia | None = None
 
     def side_dialog(self, side: str) -> Dialog | None:
         if side == "a":
             return self.a_dialog
         return self.b.dialog if self.b is not None else None
+
+
+def _over(call: Call) -> bool:
+    return call.state is CallState.ENDED
 
 
 def _without_tag(addr: NameAddr) -> str:
@@ -139,6 +145,11 @@ class B2BUA:
         # dialog (call-id, our tag) whose ACK we pass on -> (other dialog, CSeq)
         self.awaiting_ack: dict[tuple[str, str], tuple[Dialog, int]] = {}
         self.active = 0
+        # Numbers answered by Växla itself (echo test, conference, ...).
+        self.services: dict[str, CallService] = {}
+        # Puts Växla in the media path of bridged calls; None: media goes direct.
+        self.media_anchor: MediaAnchor | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def me(self) -> LocalAddress:
@@ -192,6 +203,10 @@ class B2BUA:
         self.calls_by_a_txn[txn_id] = call
         self.active += 1
         self.metrics.active_calls.set(self.active)
+        service = self.services.get(callee)
+        if service is not None:
+            self._start_service(call, service)
+            return
         if not await self.extensions.exists(callee):
             self._fail(call, 404, "not-found")
             return
@@ -202,6 +217,11 @@ class B2BUA:
             self._fail(call, 480, "unavailable")
             return
         self.stack.send_response(txn_id, make_response(request, 100))
+        if self.media_anchor is not None and request.body:
+            call.media = await self.media_anchor.prepare(request.call_id, caller, callee)
+            if _over(call):  # the caller gave up meanwhile
+                await self._close_media(call)
+                return
         for contact in contacts:
             self._fork(call, caller, callee, contact.uri, contact.peer)
         loop = asyncio.get_running_loop()
@@ -225,7 +245,8 @@ class B2BUA:
             local_cseq=1,
             peer=peer,
         )
-        invite = dialog.request("INVITE", me, body=a.body, content_type=a.content_type, cseq=1)
+        body = call.media.offer_to_b(a.body) if call.media is not None and a.body else a.body
+        invite = dialog.request("INVITE", me, body=body, content_type=a.content_type, cseq=1)
         mf = a.max_forwards
         invite.headers.set("Max-Forwards", str((mf if mf is not None else 70) - 1))
         invite.headers.add("Allow", ALLOW)
@@ -280,7 +301,7 @@ class B2BUA:
                     status if status in (180, 183) else 180,
                     to_tag=call.a_dialog.local_tag,
                     headers=[("Contact", self.me.contact(call.a_peer.transport)), ("Allow", ALLOW)],
-                    body=response.body,
+                    body=self._answer_to_a(call, response.body),
                     content_type=response.content_type,
                 )
             return
@@ -328,7 +349,7 @@ class B2BUA:
             200,
             to_tag=call.a_dialog.local_tag,
             headers=[("Contact", self.me.contact(call.a_peer.transport)), ("Allow", ALLOW)],
-            body=response.body,
+            body=self._answer_to_a(call, response.body),
             content_type=response.content_type,
         )
         call.a_dialog.confirmed = True
@@ -341,6 +362,112 @@ class B2BUA:
                 "callee": call.outcome.callee,
             },
         )
+
+    @staticmethod
+    def _answer_to_a(call: Call, body: bytes) -> bytes:
+        if call.media is None or not body:
+            return body
+        return call.media.answer_to_a(body)
+
+    # -- calls answered by a service --------------------------------------------
+
+    def _start_service(self, call: Call, service: CallService) -> None:
+        a = call.a_invite
+
+        def ring() -> None:
+            if call.state is CallState.ROUTING:
+                call.state = CallState.RINGING
+                self._reply(call.a_txn, a, 180, to_tag=call.a_dialog.local_tag)
+
+        def answer(sdp: bytes) -> None:
+            if call.state not in (CallState.ROUTING, CallState.RINGING):
+                return
+            call.state = CallState.ANSWERED
+            call.outcome.answered_at = self.clock()
+            self._reply(
+                call.a_txn,
+                a,
+                200,
+                to_tag=call.a_dialog.local_tag,
+                headers=[("Contact", self.me.contact(call.a_peer.transport)), ("Allow", ALLOW)],
+                body=sdp,
+                content_type="application/sdp",
+            )
+            call.a_dialog.confirmed = True
+            self.dialogs[(call.a_dialog.call_id, call.a_dialog.local_tag)] = (call, "a")
+
+        def reject(status: int) -> None:
+            self._fail(call, status, "rejected")
+
+        def hangup() -> None:
+            if call.state is CallState.ANSWERED:
+                self.stack.send_request(call.a_dialog.request("BYE", self.me), call.a_peer)
+                self._finish(call, "answered", "callee")
+            else:
+                self._fail(call, 480, "unavailable")
+
+        sc = ServiceCall(
+            call.a_dialog.call_id,
+            call.outcome.caller,
+            call.outcome.callee,
+            a.body,
+            a.content_type,
+            ring,
+            answer,
+            reject,
+            hangup,
+        )
+        call.service = sc
+        self.stack.send_response(call.a_txn, make_response(a, 100))
+        task = asyncio.get_running_loop().create_task(self._run_service(service, sc, call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_service(self, service: CallService, sc: ServiceCall, call: Call) -> None:
+        try:
+            await service.handle(sc)
+        except Exception:
+            log.exception("service for %s failed", sc.number)
+        finally:
+            if call.state is not CallState.ENDED:
+                sc.hangup()
+
+    def _service_in_dialog(self, txn_id: str, request: Request, call: Call) -> None:
+        sc = call.service
+        assert sc is not None
+        method = request.method
+        if method == "INFO" and sc.on_info_dtmf is not None and request.body:
+            from vaxla.media.dtmf import parse_dtmf_relay
+
+            try:
+                relay = parse_dtmf_relay(request.body)
+            except ValueError:
+                self._reply(txn_id, request, 415)
+                return
+            self._reply(txn_id, request, 200)
+            sc.on_info_dtmf(relay.signal, relay.duration_ms or 0)
+            return
+        if method == "INVITE":
+            answer = sc.on_reoffer(request.body) if sc.on_reoffer and request.body else None
+            self._reply(
+                txn_id,
+                request,
+                200,
+                to_tag=call.a_dialog.local_tag,
+                headers=[("Contact", self.me.contact(call.a_peer.transport))],
+                body=answer if answer is not None else sc.answer_sdp,
+                content_type="application/sdp",
+            )
+            return
+        self._reply(txn_id, request, 200)
+
+    async def _close_media(self, call: Call) -> None:
+        media, call.media = call.media, None
+        if media is not None:
+            try:
+                await media.close()
+            except Exception:
+                log.exception("closing media of %s failed", call.a_dialog.call_id)
 
     def _ack(self, leg: BLeg, body: bytes, content_type: str | None) -> None:
         ack = leg.dialog.request(
@@ -421,6 +548,12 @@ class B2BUA:
         if call.outcome.sip_status is None and call.outcome.answered_at is not None:
             call.outcome.sip_status = 200
         self.cdr.add(call.outcome)
+        if call.service is not None:
+            call.service.ended.set()
+        if call.media is not None:
+            task = asyncio.get_running_loop().create_task(self._close_media(call))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self.active -= 1
         self.metrics.active_calls.set(self.active)
         self.metrics.calls.labels(result).inc()
@@ -451,6 +584,9 @@ class B2BUA:
         method = request.method
         other = "b" if side == "a" else "a"
         target = call.side_dialog(other)
+        if call.service is not None and method != "BYE":
+            self._service_in_dialog(txn_id, request, call)
+            return
         if method == "BYE":
             self._reply(txn_id, request, 200)
             if call.state is CallState.ANSWERED and target is not None:
@@ -460,9 +596,10 @@ class B2BUA:
         if call.state is not CallState.ANSWERED or target is None:
             self._reply(txn_id, request, 481 if call.state is CallState.ENDED else 491)
             return
-        forwarded = target.request(
-            method, self.me, body=request.body, content_type=request.content_type
-        )
+        body = request.body
+        if call.media is not None and method == "INVITE" and body:
+            body = call.media.offer_from(side, body)
+        forwarded = target.request(method, self.me, body=body, content_type=request.content_type)
         for name in ("Event", "Subscription-State", "Refer-To", "Session-Expires"):
             value = request.headers.get(name)
             if value is not None:
@@ -493,13 +630,16 @@ class B2BUA:
         headers: list[tuple[str, str]] = []
         if fwd.method == "INVITE":
             headers.append(("Contact", self.me.contact(sender_dialog.peer.transport)))
+        body = response.body
+        if call.media is not None and fwd.method == "INVITE" and body and status < 300:
+            body = call.media.answer_from("b" if fwd.from_side == "a" else "a", body)
         self._reply(
             fwd.server_txn,
             fwd.request,
             status,
             to_tag=sender_dialog.local_tag,
             headers=headers,
-            body=response.body,
+            body=body,
             content_type=response.content_type,
         )
 
