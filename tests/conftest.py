@@ -27,6 +27,17 @@ def node(tmp_path: Path) -> Iterator[VaxlaProcess]:
         proc.stop()
 
 
+@pytest.fixture(scope="module")
+def module_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaxlaProcess]:
+    """One running node shared by the tests of a module (they must not clash)."""
+    proc = VaxlaProcess(tmp_path_factory.mktemp("node") / "node")
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database, dropped afterwards."""

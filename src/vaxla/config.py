@@ -89,6 +89,47 @@ class LogSettings(BaseModel):
     format: str = Field("json", description="json or text")
 
 
+class MediaSettings(BaseModel):
+    """The media engine: RTP ports, anchoring, services on demo numbers."""
+
+    address: str = Field(
+        "127.0.0.1", description="IP address RTP sockets bind to and SDP advertises."
+    )
+    advertise: str | None = Field(
+        None, description="Address put in SDP when ``address`` is a wildcard (0.0.0.0)."
+    )
+    port_min: int = Field(30000, description="Lowest RTP port (even; RTCP uses port + 1).")
+    port_max: int = Field(39999, description="Highest RTP/RTCP port.")
+    ptime: int = Field(20, description="Packetisation time Växla sends at: 20 or 30 ms.")
+    anchor: str = Field(
+        "never",
+        description='"never": bridged calls send media directly between phones; '
+        '"always": media of every bridged call runs through Växla.',
+    )
+    jitter_delay_ms: int = Field(40, description="Playout delay of received audio.")
+    echo_number: str | None = Field("9000", description="Echo test (empty: off).")
+    readback_number: str | None = Field(
+        "9001", description="Reads back the caller's extension in Swedish (empty: off)."
+    )
+    conference_number: str | None = Field("9002", description="Conference room (empty: off).")
+    voice: str = Field("sv", description="espeak-ng voice for generated prompts.")
+    rtcp_interval: float = Field(5.0, description="Seconds between RTCP reports.")
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchor_mode(cls, value: str) -> str:
+        if value not in ("never", "always"):
+            raise ValueError('media.anchor is "never" or "always"')
+        return value
+
+    @field_validator("ptime")
+    @classmethod
+    def _ptime(cls, value: int) -> int:
+        if value not in (20, 30):
+            raise ValueError("media.ptime is 20 or 30")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="VAXLA_",
@@ -106,6 +147,7 @@ class Settings(BaseSettings):
     sip: SipSettings = Field(default_factory=lambda: SipSettings())
     http: HttpSettings = Field(default_factory=lambda: HttpSettings())
     log: LogSettings = Field(default_factory=lambda: LogSettings())
+    media: MediaSettings = Field(default_factory=lambda: MediaSettings())
 
     @classmethod
     def settings_customise_sources(

@@ -136,7 +136,7 @@ class VaxlaProcess:
         return out
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
         return httpx.request(
             method, f"{self.base_url}{path}", headers=headers, timeout=10, **kwargs
         )

@@ -56,6 +56,7 @@ _SIP_URI = re.compile(
     r"(?:\[([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]|([A-Za-z0-9_][A-Za-z0-9._-]*))"
     rf"(?::([0-9]{{1,5}}))?(?:;({_U}?]*))?(?:\?({_U}]*))?"
 )
+_SIP_SCHEMES = frozenset(("sip", "sips"))
 _LIST_SPECIAL = re.compile(r'[",<]')
 _PARAM_SPECIAL = re.compile(r'[";]')
 _T = r"[A-Za-z0-9.!%*_+`'~-]+"
@@ -357,7 +358,6 @@ def parse_uri(text: str) -> URI:
     return AbsoluteURI(text[:colon].lower(), text)
 
 
-_SIP_SCHEMES = frozenset(("sip", "sips"))
 _STAR = "*"
 
 
