@@ -30,6 +30,13 @@ if [ $for_tests = 1 ]; then
     command -v baresip >/dev/null || missing+=(baresip)
     command -v sox >/dev/null || missing+=(sox)
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v svcrack >/dev/null || missing+=(sipvicious)
+    command -v ldapsearch >/dev/null || missing+=(ldap-utils)
+    if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then
+        # No system database: tests run private slapd instances.
+        echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections
+        missing+=(slapd)
+    fi
     command -v pg_isready >/dev/null || missing+=(postgresql-client)
 fi
 apt_install "${missing[@]}"
