@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from prometheus_client import Counter
+
 from vaxla.metrics import Metrics
 from vaxla.net.transports import TcpTransport, UdpTransport
 from vaxla.sip.errors import SipParseError
@@ -52,6 +54,24 @@ class SipStack:
         self._timer_at: float | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.unrouteable: Callable[[Peer], bool] = _unrouteable
+        self._in: dict[tuple[str, str], Counter] = {}
+        self._out: dict[tuple[str, str], Counter] = {}
+
+    # -- metrics (labelled children cached: labels() is costly per message) ---
+
+    def _count_in(self, method: str, status: str) -> None:
+        key = (method, status)
+        child = self._in.get(key)
+        if child is None:
+            child = self._in[key] = self.metrics.messages_in.labels(method, status)
+        child.inc()
+
+    def _count_out(self, method: str, status: str) -> None:
+        key = (method, status)
+        child = self._out.get(key)
+        if child is None:
+            child = self._out[key] = self.metrics.messages_out.labels(method, status)
+        child.inc()
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -102,7 +122,7 @@ class SipStack:
                 self._send_bytes(answer, peer)
             return
         if isinstance(message, Request):
-            self.metrics.messages_in.labels(message.method, "").inc()
+            self._count_in(message.method, "")
             if message.method != "ACK":
                 try:
                     validate_request(message)
@@ -178,7 +198,7 @@ class SipStack:
 
     def send_request(self, request: Request, peer: Peer) -> str:
         txn_id = self.layer.send_request(request, peer, self.now())
-        self.metrics.messages_out.labels(request.method, "").inc()
+        self._count_out(request.method, "")
         self.flush()
         return txn_id
 
@@ -207,7 +227,7 @@ class SipStack:
     def send_stateless(self, message: Request | Response, peer: Peer) -> None:
         self.layer.send_stateless(message, peer)
         if isinstance(message, Request):
-            self.metrics.messages_out.labels(message.method, "").inc()
+            self._count_out(message.method, "")
         else:
             self.metrics.messages_out.labels(message.cseq.method, str(message.status)).inc()
         self.flush()

@@ -30,6 +30,10 @@ from vaxla.sip.uri import NameAddr, SipURI
 
 log = logging.getLogger("vaxla.calls")
 
+# How long a finished call's state is kept for late retransmissions
+# (64*T1, the longest a peer retransmits a request or a 2xx).
+STATE_LINGER = 32.0
+
 # RFC 3261 §16.7: which final answer to give the caller when every fork failed.
 _FAILURE_RANK = {600: 0, 603: 0, 604: 0, 606: 0, 486: 1, 480: 3, 408: 4}
 
@@ -216,7 +220,8 @@ class B2BUA:
         if not contacts:
             self._fail(call, 480, "unavailable")
             return
-        self.stack.send_response(txn_id, make_response(request, 100))
+        # No explicit 100 Trying: the callee's 180 usually comes first, and the
+        # transaction layer sends 100 itself after 200 ms otherwise.
         if self.media_anchor is not None and request.body:
             call.media = await self.media_anchor.prepare(request.call_id, caller, callee)
             if _over(call):  # the caller gave up meanwhile
@@ -567,7 +572,7 @@ class B2BUA:
                 "hangup_by": hangup_by,
             },
         )
-        asyncio.get_running_loop().call_later(40.0, self._drop_state, call)
+        asyncio.get_running_loop().call_later(STATE_LINGER, self._drop_state, call)
 
     def _drop_state(self, call: Call) -> None:
         """Forget a finished call once retransmissions can no longer arrive."""

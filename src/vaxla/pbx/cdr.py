@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import insert
+
 from vaxla.store.db import Database
 from vaxla.store.models import CallRecord
 
@@ -34,7 +36,7 @@ def _dt(epoch: float | None) -> datetime | None:
 class CallRecordWriter:
     """Queues finished calls and inserts them in one transaction per batch."""
 
-    def __init__(self, db: Database, batch: int = 500, interval: float = 0.2) -> None:
+    def __init__(self, db: Database, batch: int = 1000, interval: float = 1.0) -> None:
         self.db = db
         self.batch = batch
         self.interval = interval
@@ -63,19 +65,23 @@ class CallRecordWriter:
             batch, self._queue = self._queue[: self.batch], self._queue[self.batch :]
             try:
                 async with self.db.transaction() as s:
-                    s.add_all(
-                        CallRecord(
-                            call_id=o.call_id,
-                            caller=o.caller,
-                            callee=o.callee,
-                            started_at=_dt(o.started_at),
-                            answered_at=_dt(o.answered_at),
-                            ended_at=_dt(o.ended_at),
-                            result=o.result,
-                            sip_status=o.sip_status,
-                            hangup_by=o.hangup_by,
-                        )
-                        for o in batch
+                    # Core executemany: one statement for the batch, no ORM objects.
+                    await s.execute(
+                        insert(CallRecord),
+                        [
+                            {
+                                "call_id": o.call_id,
+                                "caller": o.caller,
+                                "callee": o.callee,
+                                "started_at": _dt(o.started_at),
+                                "answered_at": _dt(o.answered_at),
+                                "ended_at": _dt(o.ended_at),
+                                "result": o.result,
+                                "sip_status": o.sip_status,
+                                "hangup_by": o.hangup_by,
+                            }
+                            for o in batch
+                        ],
                     )
             except Exception:
                 log.exception("writing %d call records failed; will retry", len(batch))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -53,11 +54,21 @@ def _check_algorithms(algorithms: list[str] | None) -> str:
 
 
 class ExtensionStore:
-    """Create, list and remove extensions; look up their digest secrets."""
+    """Create, list and remove extensions; look up their digest secrets.
 
-    def __init__(self, db: Database, realm: str) -> None:
+    Lookups on the call path (``secrets``, ``exists``) are cached for
+    ``cache_ttl`` seconds: changes made through this store take effect at once,
+    changes made by another node within the TTL.
+    """
+
+    def __init__(self, db: Database, realm: str, cache_ttl: float = 5.0) -> None:
         self.db = db
         self.realm = realm
+        self.cache_ttl = cache_ttl
+        self._cache: dict[str, tuple[float, DigestSecrets | None]] = {}
+
+    def _forget(self, number: str) -> None:
+        self._cache.pop(number, None)
 
     async def add(
         self,
@@ -87,6 +98,7 @@ class ExtensionStore:
             if exists is not None:
                 raise ExtensionExists(f"extension {number} already exists", number=number)
             s.add(ext)
+        self._forget(number)
         return _info(ext)
 
     async def list(self) -> list[ExtensionInfo]:
@@ -106,6 +118,7 @@ class ExtensionStore:
             result = await s.execute(delete(Extension).where(Extension.number == number))
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise ExtensionNotFound(f"no extension {number}", number=number)
+        self._forget(number)
 
     async def set_password(self, number: str, password: str) -> None:
         if len(password) < MIN_PASSWORD:
@@ -119,22 +132,28 @@ class ExtensionStore:
             ext.realm = self.realm
             ext.ha1_md5 = compute_ha1(number, self.realm, password, "MD5")
             ext.ha1_sha256 = compute_ha1(number, self.realm, password, "SHA-256")
+        self._forget(number)
 
     async def secrets(self, number: str) -> DigestSecrets | None:
+        now = time.monotonic()
+        cached = self._cache.get(number)
+        if cached is not None and cached[0] > now:
+            return cached[1]
         async with self.db.session() as s:
             ext = await s.scalar(select(Extension).where(Extension.number == number))
-            if ext is None:
-                return None
-            return DigestSecrets(
+        found = None
+        if ext is not None:
+            found = DigestSecrets(
                 realm=ext.realm,
                 ha1={"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256},
                 algorithms=tuple(a for a in ext.digest_algorithms.split(",") if a),
                 enabled=ext.enabled,
             )
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[number] = (now + self.cache_ttl, found)
+        return found
 
     async def exists(self, number: str) -> bool:
-        async with self.db.session() as s:
-            found = await s.scalar(
-                select(Extension.id).where(Extension.number == number, Extension.enabled)
-            )
-            return found is not None
+        found = await self.secrets(number)
+        return found is not None and found.enabled
