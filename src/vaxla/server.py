@@ -16,13 +16,15 @@ from vaxla.api.app import ApiContext, create_app
 from vaxla.api.auth import principal_dependency
 from vaxla.api.tokens import TokenStore
 from vaxla.config import Settings, is_loopback, split_host_port
-from vaxla.demo import load_demo
+from vaxla.demo import load_demo, load_demo_users
 from vaxla.events import EventBus
 from vaxla.features import Feature, NodeContext, load_features
 from vaxla.metrics import Metrics
 from vaxla.net.stack import SipStack
+from vaxla.pbx.api import build_router as build_pbx_router
 from vaxla.pbx.application import PbxApplication
 from vaxla.pbx.b2bua import B2BUA
+from vaxla.pbx.call_control import CallControl
 from vaxla.pbx.cdr import CallRecordWriter
 from vaxla.pbx.extensions import ExtensionStore
 from vaxla.pbx.location import LocationService
@@ -31,6 +33,7 @@ from vaxla.pbx.registrar import Registrar
 from vaxla.pbx.registration import ExpiryPolicy
 from vaxla.store.db import Database, migrate
 from vaxla.store.models import NodeSecret
+from vaxla.web.platform import WebPlatform
 
 log = logging.getLogger("vaxla")
 
@@ -60,9 +63,11 @@ class VaxlaNode:
         self.db: Database | None = None
         self.stack: SipStack | None = None
         self.app: PbxApplication | None = None
+        self.b2bua: B2BUA | None = None
         self.cdr: CallRecordWriter | None = None
         self.http: _EmbeddedUvicorn | None = None
         self.features: list[Feature] = []
+        self.web: WebPlatform | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._purge_task: asyncio.Task[None] | None = None
         self.http_port = 0
@@ -108,10 +113,15 @@ class VaxlaNode:
             trusted_hosts=set(s.sip.trusted_peers),
         )
         self.app = PbxApplication(stack, registrar, b2bua)
+        b2bua.bus = registrar.bus = self.bus
+        self.b2bua = b2bua
         stack.app = self.app
         self._purge_task = asyncio.get_running_loop().create_task(self._purge(registrar))
 
         tokens = TokenStore(db)
+        web_secret = await node_secret(db, "web-session")
+        web = WebPlatform(s, db, self.bus, tokens, extensions, location, web_secret, time.time)
+        self.web = web
         ctx = ApiContext(
             db,
             extensions,
@@ -119,7 +129,7 @@ class VaxlaNode:
             tokens,
             self.metrics,
             time.time,
-            principal_dependency(tokens),
+            principal_dependency(tokens, web.sessions),
             self.bus,
         )
         node_ctx = NodeContext(
@@ -137,20 +147,29 @@ class VaxlaNode:
                 "tokens": tokens,
             },
         )
-        routers = []
+        routers = [build_pbx_router(b2bua, CallControl(b2bua, time.time), ctx.principal, time.time)]
         for feature in load_features():
             await feature.start(node_ctx)
             self.features.append(feature)
             routers.extend(feature.routers())
+        web.use_directory(node_ctx.services.get("directory"))
+        routers.extend(web.routers(ctx.principal))
+        if s.demo:
+            await load_demo_users(web.users, node_ctx.services.get("directory"))
+        ctx.authenticate_socket = web.authenticate_socket
+        api = create_app(ctx, routers)
+        web.install(api)
         http_host, http_port = split_host_port(s.http.listen, 8080)
         config = uvicorn.Config(
-            create_app(ctx, routers),
+            api,
             host=http_host,
             port=http_port,
             log_config=None,
             lifespan="off",
             access_log=False,
-            ws="none",
+            ws="websockets-sansio",
+            ssl_certfile=str(s.http.tls_cert) if s.http.tls else None,
+            ssl_keyfile=str(s.http.tls_key) if s.http.tls else None,
         )
         self.http = _EmbeddedUvicorn(config)
         self._http_task = asyncio.get_running_loop().create_task(self.http.serve())
@@ -162,6 +181,7 @@ class VaxlaNode:
         for server in self.http.servers:
             for sock in server.sockets:
                 self.http_port = sock.getsockname()[1]
+        web.start()
         log.info(
             "Växla started",
             extra={
@@ -196,6 +216,8 @@ class VaxlaNode:
             self.http.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await self._http_task
+        if self.web is not None:
+            await self.web.stop()
         for feature in reversed(self.features):
             try:
                 await feature.stop()

@@ -91,6 +91,11 @@ class PbxApplication:
                 b2bua.on_fork_response(call, leg, event.response)
             elif event.txn_id in b2bua.forwards:
                 b2bua.on_forward_response(event.txn_id, event.response)
+            elif event.txn_id in b2bua.watchers:
+                on_response, _ = b2bua.watchers[event.txn_id]
+                if event.response.status >= 200:
+                    del b2bua.watchers[event.txn_id]
+                on_response(event.response)
         elif isinstance(event, AckReceived):
             self.b2bua.on_ack(event.request)
         elif isinstance(event, CancelReceived):
@@ -98,8 +103,11 @@ class PbxApplication:
                 self.b2bua.on_cancel(event.invite_txn_id)
         elif isinstance(event, TransactionTimeout):
             found = self.b2bua.forks.get(event.txn_id)
+            watcher = self.b2bua.watchers.pop(event.txn_id, None)
             if found is not None:
                 self.b2bua.on_fork_timeout(*found)
+            elif watcher is not None:
+                watcher[1]()
             else:
                 self.b2bua.on_forward_timeout(event.txn_id)
         elif isinstance(event, AckTimeout):

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vaxla.events import EventBus
 from vaxla.metrics import Metrics
 from vaxla.net.stack import SipStack
 from vaxla.pbx.cdr import CallOutcome, CallRecordWriter
@@ -23,7 +24,13 @@ from vaxla.pbx.dialog import ALLOW, Dialog, LocalAddress, build_cancel, remote_t
 from vaxla.pbx.extensions import ExtensionStore
 from vaxla.pbx.location import LocationService
 from vaxla.pbx.phone_auth import PhoneAuth
-from vaxla.pbx.services import CallMedia, CallService, MediaAnchor, ServiceCall
+from vaxla.pbx.services import (
+    CallMedia,
+    CallService,
+    LiveMediaAnchor,
+    MediaAnchor,
+    ServiceCall,
+)
 from vaxla.sip.message import Request, Response, make_response, new_call_id, new_tag
 from vaxla.sip.transaction import Peer
 from vaxla.sip.uri import NameAddr, SipURI
@@ -102,6 +109,13 @@ class Call:
     ack_to_b_pending: bool = False
     service: ServiceCall | None = None
     media: CallMedia | None = None
+    # Called when the call ends, whoever ends it (call-control features).
+    on_finish: Callable[[], None] | None = None
+    # A side ("a"/"b") whose BYE must not end the call (its party is being
+    # transferred away; the other party stays).
+    leaving_side: str | None = None
+    # The last SDP each phone sent ("a"/"b"), as it sent it: for re-anchoring.
+    last_sdp: dict[str, bytes] = field(default_factory=dict)
 
     def side_dialog(self, side: str) -> Dialog | None:
         if side == "a":
@@ -153,7 +167,16 @@ class B2BUA:
         self.services: dict[str, CallService] = {}
         # Puts Växla in the media path of bridged calls; None: media goes direct.
         self.media_anchor: MediaAnchor | None = None
+        # re-INVITEs Växla sends itself (anchoring a live call): client txn -> answer
+        self._own: dict[str, asyncio.Future[Response | None]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Live calls by id (the caller-side Call-ID), and the event bus that
+        # tells the consoles about them.
+        self.calls: dict[str, Call] = {}
+        self.bus: EventBus | None = None
+        # Client transactions started by call-control features (click-to-call,
+        # transfer): txn id -> (on_response, on_timeout).
+        self.watchers: dict[str, tuple[Callable[[Response], None], Callable[[], None]]] = {}
 
     @property
     def me(self) -> LocalAddress:
@@ -166,6 +189,48 @@ class B2BUA:
         if tag is None:
             return None
         return self.dialogs.get((request.call_id, tag))
+
+    def publish(self, call: Call, state: str) -> None:
+        """Tell the consoles (event bus) what happened to a call."""
+        if self.bus is None:
+            return
+        o = call.outcome
+        data: dict[str, object] = {
+            "call_id": call.a_dialog.call_id,
+            "caller": o.caller,
+            "callee": o.callee,
+            "state": state,
+        }
+        if state == "ended":
+            data["result"] = o.result
+        self.bus.publish("call.state", data)
+
+    def extension_state(self, extension: str, now: float) -> str:
+        """unregistered | free | ringing | busy, for presence in the console."""
+        state = "free"
+        for call in self.calls.values():
+            if call.state is CallState.ENDED:
+                continue
+            if extension not in (call.outcome.caller, call.outcome.callee):
+                continue
+            if call.state is CallState.ANSWERED or extension == call.outcome.caller:
+                return "busy"
+            state = "ringing"
+        if state == "free" and not self.location.lookup(extension, now):
+            return "unregistered"
+        return state
+
+    def current_call(self, extension: str) -> Call | None:
+        """The extension's live call (an answered one first, else a ringing one)."""
+        found: Call | None = None
+        for call in self.calls.values():
+            if call.state is CallState.ENDED:
+                continue
+            if extension in (call.outcome.caller, call.outcome.callee):
+                if call.state is CallState.ANSWERED:
+                    return call
+                found = call
+        return found
 
     async def on_invite(self, txn_id: str, request: Request, peer: Peer) -> None:
         mf = request.max_forwards
@@ -205,6 +270,9 @@ class B2BUA:
             txn_id, request, peer, a_dialog, CallOutcome(request.call_id, caller, callee, now)
         )
         self.calls_by_a_txn[txn_id] = call
+        self.calls[call.a_dialog.call_id] = call
+        if request.body:
+            call.last_sdp["a"] = request.body
         self.active += 1
         self.metrics.active_calls.set(self.active)
         service = self.services.get(callee)
@@ -299,6 +367,8 @@ class B2BUA:
                 leg.state = LegState.EARLY
                 leg.dialog.remote_tag = response.to.tag
             if call.state in (CallState.ROUTING, CallState.RINGING):
+                if call.state is CallState.ROUTING:
+                    self.publish(call, "ringing")
                 call.state = CallState.RINGING
                 self._reply(
                     call.a_txn,
@@ -338,6 +408,8 @@ class B2BUA:
         leg.state = LegState.CONFIRMED
         call.state = CallState.ANSWERED
         call.b = leg
+        if response.body:
+            call.last_sdp["b"] = response.body
         call.outcome.answered_at = self.clock()
         if call.no_answer is not None:
             call.no_answer.cancel()
@@ -359,6 +431,7 @@ class B2BUA:
         )
         call.a_dialog.confirmed = True
         self.dialogs[(call.a_dialog.call_id, call.a_dialog.local_tag)] = (call, "a")
+        self.publish(call, "answered")
         log.info(
             "answered",
             extra={
@@ -400,6 +473,7 @@ class B2BUA:
             )
             call.a_dialog.confirmed = True
             self.dialogs[(call.a_dialog.call_id, call.a_dialog.local_tag)] = (call, "a")
+            self.publish(call, "answered")
 
         def reject(status: int) -> None:
             self._fail(call, status, "rejected")
@@ -553,6 +627,9 @@ class B2BUA:
         if call.outcome.sip_status is None and call.outcome.answered_at is not None:
             call.outcome.sip_status = 200
         self.cdr.add(call.outcome)
+        self.publish(call, "ended")
+        if call.on_finish is not None:
+            call.on_finish()
         if call.service is not None:
             call.service.ended.set()
         if call.media is not None:
@@ -577,11 +654,20 @@ class B2BUA:
     def _drop_state(self, call: Call) -> None:
         """Forget a finished call once retransmissions can no longer arrive."""
         self.calls_by_a_txn.pop(call.a_txn, None)
-        self.dialogs.pop((call.a_dialog.call_id, call.a_dialog.local_tag), None)
+        if self.calls.get(call.a_dialog.call_id) is call:
+            del self.calls[call.a_dialog.call_id]
+        # A dialog may have moved on to another call (transfer): drop only ours.
+        key = (call.a_dialog.call_id, call.a_dialog.local_tag)
+        if self.dialogs.get(key, (None,))[0] is call:
+            del self.dialogs[key]
         for leg in call.forks.values():
-            self.forks.pop(leg.txn_id, None)
-            self.b_call_ids.pop(leg.dialog.call_id, None)
-            self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
+            if self.forks.get(leg.txn_id, (None,))[0] is call:
+                del self.forks[leg.txn_id]
+            if self.b_call_ids.get(leg.dialog.call_id, (None,))[0] is call:
+                del self.b_call_ids[leg.dialog.call_id]
+            key = (leg.dialog.call_id, leg.dialog.local_tag)
+            if self.dialogs.get(key, (None,))[0] is call:
+                del self.dialogs[key]
 
     # -- requests inside a dialog ----------------------------------------------
 
@@ -591,6 +677,9 @@ class B2BUA:
         target = call.side_dialog(other)
         if call.service is not None and method != "BYE":
             self._service_in_dialog(txn_id, request, call)
+            return
+        if method == "BYE" and call.leaving_side == side:
+            self._reply(txn_id, request, 200)  # the transferor left; the other party waits
             return
         if method == "BYE":
             self._reply(txn_id, request, 200)
@@ -602,6 +691,8 @@ class B2BUA:
             self._reply(txn_id, request, 481 if call.state is CallState.ENDED else 491)
             return
         body = request.body
+        if method == "INVITE" and body:
+            call.last_sdp[side] = body
         if call.media is not None and method == "INVITE" and body:
             body = call.media.offer_from(side, body)
         forwarded = target.request(method, self.me, body=body, content_type=request.content_type)
@@ -614,6 +705,14 @@ class B2BUA:
         self.forwards[client_txn] = Forward(call, txn_id, request, side)
 
     def on_forward_response(self, client_txn: str, response: Response) -> None:
+        own = self._own.get(client_txn)
+        if own is not None:
+            if response.status >= 200:
+                del self._own[client_txn]
+                self.forwards.pop(client_txn, None)
+                if not own.done():
+                    own.set_result(response)
+            return
         fwd = self.forwards.get(client_txn)
         status = response.status
         if fwd is None or status == 100:
@@ -636,6 +735,8 @@ class B2BUA:
         if fwd.method == "INVITE":
             headers.append(("Contact", self.me.contact(sender_dialog.peer.transport)))
         body = response.body
+        if fwd.method == "INVITE" and body and status < 300:
+            call.last_sdp["b" if fwd.from_side == "a" else "a"] = body
         if call.media is not None and fwd.method == "INVITE" and body and status < 300:
             body = call.media.answer_from("b" if fwd.from_side == "a" else "a", body)
         self._reply(
@@ -670,6 +771,12 @@ class B2BUA:
             self._ack_dialog(dialog, cseq, request.body, request.content_type)
 
     def on_forward_timeout(self, client_txn: str) -> None:
+        own = self._own.pop(client_txn, None)
+        if own is not None:
+            self.forwards.pop(client_txn, None)
+            if not own.done():
+                own.set_result(None)
+            return
         fwd = self.forwards.pop(client_txn, None)
         if fwd is None:
             return
@@ -683,3 +790,68 @@ class B2BUA:
             self.stack.send_request(call.b.dialog.request("BYE", self.me), call.b.peer)
         self.stack.send_request(call.a_dialog.request("BYE", self.me), call.a_peer)
         self._finish(call, "failed", None)
+
+    # -- moving a live call's media onto Växla and off again ---------------------
+
+    def answered_call(self, call_id: str) -> Call | None:
+        """The answered bridged call whose caller dialog has ``call_id``."""
+        for call in self.calls_by_a_txn.values():
+            if call.a_dialog.call_id == call_id and call.state is CallState.ANSWERED:
+                return call if call.b is not None else None
+        return None
+
+    async def _reinvite(self, call: Call, side: str, body: bytes) -> Response | None:
+        """Send our own re-INVITE with an SDP offer to ``side``; ACK a 2xx."""
+        dialog = call.side_dialog(side)
+        assert dialog is not None
+        invite = dialog.request("INVITE", self.me, body=body, content_type="application/sdp")
+        txn = self.stack.send_request(invite, dialog.peer)
+        future: asyncio.Future[Response | None] = asyncio.get_running_loop().create_future()
+        self._own[txn] = future
+        self.forwards[txn] = Forward(call, "", invite, "self")  # routes the responses here
+        response = await future
+        if response is not None and 200 <= response.status < 300:
+            self._ack_dialog(dialog, response.cseq.seq)
+            return response
+        return None
+
+    async def set_anchored(self, call_id: str, anchored: bool) -> bool:
+        """Switch a live call's media to run through Växla (``anchored``) or
+        directly between the phones again, by re-INVITEs to both: B first
+        with an offer naming Växla (or A's own address), then A with B's
+        answer rewritten likewise. Returns False if that was not possible."""
+        call = self.answered_call(call_id)
+        anchor = self.media_anchor
+        if call is None or not isinstance(anchor, LiveMediaAnchor):
+            return False
+        if "a" not in call.last_sdp or "b" not in call.last_sdp:
+            return False
+        if anchored == (call.media is not None):
+            return True
+        if anchored:
+            media = await anchor.anchor(call_id, call.outcome.caller, call.outcome.callee)
+            b_answer = await self._reinvite(call, "b", media.offer_to_b(call.last_sdp["a"]))
+            if b_answer is None or not b_answer.body or _over(call):
+                await media.close()
+                return False
+            call.last_sdp["b"] = b_answer.body
+            call.media = media
+            a_answer = await self._reinvite(call, "a", media.offer_from("b", b_answer.body))
+            if a_answer is not None and a_answer.body:
+                call.last_sdp["a"] = a_answer.body
+                media.answer_from("a", a_answer.body)
+            return a_answer is not None
+        current = call.media
+        assert current is not None
+        b_answer = await self._reinvite(
+            call, "b", anchor.direct_sdp(current, "b", call.last_sdp["a"])
+        )
+        if b_answer is None or not b_answer.body:
+            return False
+        call.last_sdp["b"] = b_answer.body
+        a_answer = await self._reinvite(call, "a", anchor.direct_sdp(current, "a", b_answer.body))
+        if a_answer is not None and a_answer.body:
+            call.last_sdp["a"] = a_answer.body
+        call.media = None
+        await current.close()
+        return a_answer is not None

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from vaxla.events import EventBus
 from vaxla.metrics import Metrics
 from vaxla.net.stack import SipStack
 from vaxla.pbx.location import LocationService
@@ -37,6 +38,7 @@ class Registrar:
         self.metrics = metrics
         self.clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
+        self.bus: EventBus | None = None
 
     def _answer(
         self,
@@ -81,6 +83,12 @@ class Registrar:
                 return
             if plan.upsert or plan.remove:
                 await self.location.apply(aor, plan.upsert, plan.remove, now)
+                current = self.location.lookup(aor, now)
+                if self.bus is not None:
+                    self.bus.publish(
+                        "registration.changed",
+                        {"extension": aor, "registered": bool(current), "contacts": len(current)},
+                    )
             self.metrics.registrations.set(self.location.count())
             headers = contact_headers(self.location.lookup(aor, now), now)
             headers.append(("Date", email.utils.formatdate(now, usegmt=True)))

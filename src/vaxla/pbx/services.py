@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(eq=False)
@@ -81,4 +81,20 @@ class CallMedia(Protocol):
 class MediaAnchor(Protocol):
     async def prepare(self, call_id: str, caller: str, callee: str) -> CallMedia | None:
         """Media for a new bridged call, or None to let media flow directly."""
+        ...
+
+
+@runtime_checkable
+class LiveMediaAnchor(Protocol):
+    """A media anchor that can also take over (and give back) a live call."""
+
+    async def prepare(self, call_id: str, caller: str, callee: str) -> CallMedia | None: ...
+
+    async def anchor(self, call_id: str, caller: str, callee: str) -> CallMedia:
+        """Media for a call being anchored now, whatever the node's default."""
+        ...
+
+    def direct_sdp(self, media: CallMedia, to_side: str, sdp: bytes) -> bytes:
+        """A phone's own ``sdp`` for ``to_side`` when the call leaves the
+        anchor (the o= line continues the session that side knows)."""
         ...
