@@ -25,11 +25,12 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
 missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v gcc >/dev/null || missing+=(gcc)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)  # Swedish prompts
 if [ $for_tests = 1 ]; then
     command -v sipp >/dev/null || missing+=(sip-tester)
     command -v baresip >/dev/null || missing+=(baresip)
     command -v sox >/dev/null || missing+=(sox)
-    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v ffmpeg >/dev/null || missing+=(ffmpeg)
     command -v svcrack >/dev/null || missing+=(sipvicious)
     command -v ldapsearch >/dev/null || missing+=(ldap-utils)
     if ! command -v slapd >/dev/null && [ ! -x /usr/sbin/slapd ]; then

@@ -21,9 +21,7 @@ Pcm = npt.NDArray[np.int16]
 
 
 class JitterBuffer:
-    def __init__(
-        self, delay: int = 320, max_delay: int = 1600, resync_after: int = 16000
-    ) -> None:
+    def __init__(self, delay: int = 320, max_delay: int = 1600, resync_after: int = 16000) -> None:
         if not 0 <= delay < max_delay:
             raise ValueError("need 0 <= delay < max_delay")
         self.delay = delay

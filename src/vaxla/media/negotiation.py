@@ -303,7 +303,9 @@ def restrict_to_g711(offer: SessionDescription | bytes) -> SessionDescription | 
             return None
         codecs.sort(key=lambda c: 0 if c.name == "PCMA" else 1)
         te_pt = _telephone_event_pt(m)
-        keep = {str(c.payload_type) for c in codecs} | ({str(te_pt)} if te_pt is not None else set())
+        keep = {str(c.payload_type) for c in codecs} | (
+            {str(te_pt)} if te_pt is not None else set()
+        )
         m.formats = [str(c.payload_type) for c in codecs] + (
             [str(te_pt)] if te_pt is not None else []
         )
