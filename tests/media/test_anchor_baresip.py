@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -53,11 +54,15 @@ async def test_anchored_call_recorded_stereo_with_mp3(
     calls = node.api("GET", "/api/v1/media/calls").json()
     assert len(calls) == 1 and (calls[0]["caller"], calls[0]["callee"]) == ("1001", "1002")
     call_id = calls[0]["call_id"]
+    started = time.monotonic()
     r = node.api("POST", f"/api/v1/media/calls/{call_id}/recordings", json={"mode": "stereo"})
+    start_latency = time.monotonic() - started
     assert r.status_code == 201, r.text
     rec_id = r.json()["id"]
     await asyncio.sleep(3.0)
+    stop_sent = time.monotonic()
     r = node.api("DELETE", f"/api/v1/media/calls/{call_id}/recordings")
+    stopped = time.monotonic()
     assert r.json()["stopped"] == [rec_id]
     await asyncio.sleep(0.5)
     await alice.hangup()
@@ -74,7 +79,12 @@ async def test_anchored_call_recorded_stereo_with_mp3(
     rows = node.api("GET", "/api/v1/media/recordings", params={"call_id": call_id}).json()
     assert len(rows) == 1 and rows[0]["mode"] == "stereo"
     duration = rows[0]["duration_s"]
-    assert 2.7 < duration < 3.5, duration
+    # The recording covers the time between the two API calls: at least from
+    # the start's answer to the stop's request, at most from the start's
+    # request to the stop's answer (plus one 20 ms packet either side).
+    shortest = stop_sent - started - start_latency - 0.05
+    longest = stopped - started + 0.05
+    assert shortest < duration < longest, (shortest, duration, longest)
     wav = tmp_path / "rec.wav"
     wav.write_bytes(node.api("GET", f"/api/v1/media/recordings/{rec_id}/wav").content)
     left, right = _stereo(wav)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class ExtensionStore:
         self.realm = realm
         self.cache_ttl = cache_ttl
         self._cache: dict[str, tuple[float, DigestSecrets | None]] = {}
+        self._inflight: dict[str, asyncio.Future[DigestSecrets | None]] = {}
 
     def _forget(self, number: str) -> None:
         self._cache.pop(number, None)
@@ -135,24 +137,44 @@ class ExtensionStore:
         self._forget(number)
 
     async def secrets(self, number: str) -> DigestSecrets | None:
+        """The extension's digest secrets (None: no such extension).
+
+        A cached entry past its TTL is still answered at once while one
+        background query refreshes it; concurrent misses share one query.
+        """
         now = time.monotonic()
         cached = self._cache.get(number)
-        if cached is not None and cached[0] > now:
+        if cached is not None:
+            if cached[0] <= now and number not in self._inflight:
+                self._start_load(number)
             return cached[1]
-        async with self.db.session() as s:
-            ext = await s.scalar(select(Extension).where(Extension.number == number))
-        found = None
-        if ext is not None:
-            found = DigestSecrets(
-                realm=ext.realm,
-                ha1={"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256},
-                algorithms=tuple(a for a in ext.digest_algorithms.split(",") if a),
-                enabled=ext.enabled,
-            )
-        if len(self._cache) > 50_000:
-            self._cache.clear()
-        self._cache[number] = (now + self.cache_ttl, found)
-        return found
+        pending = self._inflight.get(number) or self._start_load(number)
+        return await asyncio.shield(pending)
+
+    def _start_load(self, number: str) -> asyncio.Future[DigestSecrets | None]:
+        future = self._inflight[number] = asyncio.ensure_future(self._load(number))
+        # A failed background refresh is logged by whoever awaits; never unobserved.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return future
+
+    async def _load(self, number: str) -> DigestSecrets | None:
+        try:
+            async with self.db.session() as s:
+                ext = await s.scalar(select(Extension).where(Extension.number == number))
+            found = None
+            if ext is not None:
+                found = DigestSecrets(
+                    realm=ext.realm,
+                    ha1={"MD5": ext.ha1_md5, "SHA-256": ext.ha1_sha256},
+                    algorithms=tuple(a for a in ext.digest_algorithms.split(",") if a),
+                    enabled=ext.enabled,
+                )
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+            self._cache[number] = (time.monotonic() + self.cache_ttl, found)
+            return found
+        finally:
+            self._inflight.pop(number, None)
 
     async def exists(self, number: str) -> bool:
         found = await self.secrets(number)
