@@ -143,32 +143,26 @@ class SipStack:
         self.flush()
 
     def _response_is_ours(self, response: Response) -> bool:
-        vias = response.vias
         # RFC 3261 §18.1.2: the top Via must be ours, else discard.
-        if len(vias) == 0:
-            return False
-        top = vias[0]
+        top = response.top_via
         return top.host == self.host and (top.port or 5060) == self.port
 
     def _fix_via(self, request: Request, peer: Peer) -> None:
         """RFC 3261 §18.2.1 received= and RFC 3581 rport=: answers go where the
         request really came from (phones behind NAT)."""
         via = request.top_via
+        params = via.params
         changed = False
         if via.host != peer.host:
-            via.params["received"] = peer.host
+            params["received"] = peer.host
             changed = True
-        if "rport" in via.params:
-            via.params["rport"] = str(peer.port)
-            via.params.setdefault("received", peer.host)
+        if "rport" in params:
+            params["rport"] = str(peer.port)
+            params.setdefault("received", peer.host)
             changed = True
         if changed:
-            values = request.headers.get_all("Via")
-            values[0] = str(via)
-            request.headers.remove("Via")
-            for v in values:
-                request.headers.add("Via", v)
-            request.invalidate()
+            # The cached top Via is the object just changed: no re-parse needed.
+            request.headers.replace_first("Via", str(via))
 
     def _reject(self, request: Request, peer: Peer, exc: SipParseError) -> None:
         status = exc.status_hint

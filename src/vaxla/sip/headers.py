@@ -184,6 +184,21 @@ class Headers:
         self._items = items
         self._index[key] = [value]
 
+    def replace_first(self, name: str, value: str) -> None:
+        """Replace the first value of *name* (the first element of a comma
+        list), keeping every other line and value where it is."""
+        key, canon = _name_entry(name)
+        value = _check_value(value)
+        for i, (n, v) in enumerate(self._items):
+            if n.lower() == key:
+                if "," in v:
+                    rest = split_list(v)[1:]
+                    value = ", ".join([value, *rest])
+                self._items[i] = (canon, value)
+                self._index[key][0] = value
+                return
+        self.add(name, value)
+
     def remove(self, name: str) -> None:
         key = _name_entry(name)[0]
         if key in self._index:

@@ -129,3 +129,23 @@ def test_cseq() -> None:
 @given(st.integers(0, 2**31 - 1), st.from_regex(r"[A-Za-z0-9.!%*_+`'~-]{1,12}", fullmatch=True))
 def test_cseq_round_trip(seq: int, method: str) -> None:
     assert CSeq.parse(str(CSeq(seq, method))) == CSeq(seq, method)
+
+
+def test_replace_first_keeps_the_other_values_in_place() -> None:
+    h = Headers(
+        [
+            ("Via", "SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2"),
+            ("To", "<sip:x@y>"),
+            ("Via", "SIP/2.0/UDP c;branch=z9hG4bK3"),
+        ]
+    )
+    h.replace_first("Via", "SIP/2.0/UDP a;branch=z9hG4bK1;received=192.0.2.1")
+    assert h.get_all("Via") == [
+        "SIP/2.0/UDP a;branch=z9hG4bK1;received=192.0.2.1",
+        "SIP/2.0/UDP b;branch=z9hG4bK2",
+        "SIP/2.0/UDP c;branch=z9hG4bK3",
+    ]
+    assert [n for n, _ in h] == ["Via", "To", "Via"]
+    empty = Headers()
+    empty.replace_first("Via", "SIP/2.0/UDP d")
+    assert empty.get_all("Via") == ["SIP/2.0/UDP d"]
