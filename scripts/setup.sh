@@ -39,6 +39,8 @@ if [ $for_tests = 1 ]; then
         missing+=(slapd)
     fi
     command -v pg_isready >/dev/null || missing+=(postgresql-client)
+    # Browser tests: Playwright drives Debian's Chromium (no browser download).
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
 apt_install "${missing[@]}"
 

@@ -70,6 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
     tlist = tok_sub.add_parser("list", help="list tokens (not their secrets)")
     _common(tlist)
 
+    usr = sub.add_parser("user", help="manage people who sign in to the web UI")
+    usr_sub = usr.add_subparsers(dest="action", required=True)
+    uadd = usr_sub.add_parser("add", help="add a user")
+    _common(uadd)
+    uadd.add_argument("username")
+    uadd.add_argument("--role", action="append", required=True, help="a role (repeat for several)")
+    uadd.add_argument("--password", required=True)
+    uadd.add_argument("--name", default="", help="display name")
+    uadd.add_argument("--extension", help="the user's own extension")
+    uadd.add_argument("--language", choices=["sv", "en"], default="sv")
+    ulist = usr_sub.add_parser("list", help="list users and their roles")
+    _common(ulist)
+
     mig = sub.add_parser("migrate", help="bring the database schema up to date")
     _common(mig)
     return parser
@@ -207,6 +220,31 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{t.id}\t{t.name}\t{t.role}\texpires {expires}")
         return 0
 
+    async def user_add(db: Database) -> int:
+        from vaxla.auth.passwords import PasswordHashing
+        from vaxla.auth.users import UserStore
+
+        roles = [r for item in args.role for r in item.split(",") if r]
+        info = await UserStore(db, PasswordHashing()).add(
+            args.username,
+            password=args.password,
+            roles=roles,
+            display_name=args.name,
+            extension=args.extension,
+            language=args.language,
+            actor="cli",
+        )
+        print(f"added user {info.username} ({', '.join(info.roles)})")
+        return 0
+
+    async def user_list(db: Database) -> int:
+        from vaxla.auth.passwords import PasswordHashing
+        from vaxla.auth.users import UserStore
+
+        for u in await UserStore(db, PasswordHashing()).list():
+            print(f"{u.id}\t{u.username}\t{','.join(u.roles)}\t{u.extension or '-'}")
+        return 0
+
     async def noop(db: Database) -> int:
         return 0
 
@@ -216,6 +254,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         ("extension", "remove"): ext_remove,
         ("token", "create"): token_create,
         ("token", "list"): token_list,
+        ("user", "add"): user_add,
+        ("user", "list"): user_list,
         ("migrate", None): noop,
     }
     return await _with_db(settings, actions[(args.command, getattr(args, "action", None))])

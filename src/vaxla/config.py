@@ -82,6 +82,27 @@ class SipSettings(BaseModel):
 
 class HttpSettings(BaseModel):
     listen: str = Field("127.0.0.1:8080", description="HOST:PORT of the web UI and REST API.")
+    tls_cert: Path | None = Field(
+        None, description="PEM certificate (chain): serve HTTPS, e.g. for use from outside (R37)."
+    )
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    cookie_secure: bool | None = Field(
+        None, description="Mark session cookies Secure; default: when HTTPS is on."
+    )
+    session_idle_minutes: int = Field(480, description="A session ends after this idle time.")
+    session_hours: int = Field(12, description="A session ends this long after sign-in.")
+    signin_lock_after: int = Field(
+        10, description="Wrong passwords in a row that lock an account for a while."
+    )
+    signin_lock_minutes: int = Field(15, description="How long a locked account stays locked.")
+    signin_source_limit: int = Field(
+        50, description="Failed sign-ins from one address within the window before it waits."
+    )
+    signin_source_window: int = Field(600, description="The per-address window, seconds.")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
 
 
 class LogSettings(BaseModel):
@@ -112,6 +133,12 @@ class MediaSettings(BaseModel):
         "9001", description="Reads back the caller's extension in Swedish (empty: off)."
     )
     conference_number: str | None = Field("9002", description="Conference room (empty: off).")
+    listen_number: str | None = Field(
+        "9003", description="Listen-in on an anchored call: dial, key the extension, #."
+    )
+    whisper_number: str | None = Field(
+        "9004", description="Whisper to one party of an anchored call (empty: off)."
+    )
     voice: str = Field("sv", description="espeak-ng voice for generated prompts.")
     rtcp_interval: float = Field(5.0, description="Seconds between RTCP reports.")
 

@@ -6,6 +6,8 @@ why ``vaxla serve --demo`` listens on loopback unless told otherwise.
 
 from __future__ import annotations
 
+from typing import Any
+
 from vaxla.pbx.extensions import ExtensionStore
 
 FIRST_EXTENSION = 1000
@@ -78,4 +80,80 @@ async def load_demo(extensions: ExtensionStore) -> int:
             continue
         await extensions.add(number, name, demo_password(number))
         added += 1
+    return added
+
+
+# ---------------------------------------------------------------- web users
+
+#: (username, password, roles, extension) of the demo's staff accounts.
+DEMO_STAFF = (
+    ("admin", "demo-admin", ("admin",), None),
+    ("telefonist", "demo-operator", ("operator",), "1000"),
+    ("telefonist2", "demo-operator", ("operator",), "1001"),
+    ("katalog", "demo-katalog", ("directory-admin",), None),
+    ("chef", "demo-supervisor", ("supervisor",), None),
+)
+DEMO_UNITS = (
+    "Demo kommun/Kommunledningsförvaltningen",
+    "Demo kommun/Socialförvaltningen",
+    "Demo kommun/Utbildningsförvaltningen",
+    "Demo kommun/Tekniska förvaltningen",
+    "Demo kommun/Kultur- och fritidsförvaltningen",
+)
+_FOLD = str.maketrans({"å": "a", "ä": "a", "ö": "o", "é": "e", "ü": "u"})
+
+
+def demo_username(name: str) -> str:
+    """``"Åsa Bergman"`` -> ``"asa.bergman"``: each demo person's web user."""
+    return ".".join(name.lower().translate(_FOLD).split())
+
+
+async def load_demo_users(users: Any, directory: Any = None) -> int:
+    """Demo web users (staff accounts and one employee per demo person, password
+    ``demo<extension>``) and, when the directory runs, the demo people in it."""
+    from vaxla.api.auth import Principal
+
+    added = 0
+    existing = {u.username for u in await users.list()}
+    for username, password, roles, ext in DEMO_STAFF:
+        if username not in existing:
+            await users.add(
+                username,
+                password=password,
+                roles=roles,
+                display_name=username.capitalize(),
+                extension=ext,
+                actor="demo",
+            )
+            added += 1
+    demo = Principal("demo", "admin")
+    for offset, name in enumerate(PEOPLE):
+        number = str(FIRST_EXTENSION + offset)
+        username = demo_username(name)
+        first, _, last = name.partition(" ")
+        if directory is not None and await directory.person_ids_for_username(username) is None:
+            from vaxla.directory.records import PersonRecord
+
+            record = PersonRecord.model_validate(
+                {
+                    "first_name": first,
+                    "last_name": last,
+                    "phones": [{"kind": "extension", "number": number}],
+                    "email": f"{username}@demo.kommun.se",
+                    "units": [DEMO_UNITS[offset % len(DEMO_UNITS)]],
+                    "room": f"{1 + offset // 10}:{100 + offset}",
+                    "username": username,
+                }
+            )
+            await directory.create(record, demo)
+        if username not in existing:
+            await users.add(
+                username,
+                password=demo_password(number),
+                roles=("employee",),
+                display_name=name,
+                extension=number,
+                actor="demo",
+            )
+            added += 1
     return added

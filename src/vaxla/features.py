@@ -45,7 +45,10 @@ class Feature(Protocol):
 
 
 # "module:factory" of every feature a node runs, in start order.
-FEATURES: list[str] = []
+FEATURES: list[str] = [
+    "vaxla.directory.feature:DirectoryFeature",
+    "vaxla.media.feature:MediaFeature",
+]
 
 
 def load_features() -> list[Feature]:

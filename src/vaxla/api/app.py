@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response, WebSocket
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from vaxla import __version__
 from vaxla.api.auth import Principal, require_roles
 from vaxla.api.tokens import TokenStore
+from vaxla.auth.audit import record_now
 from vaxla.errors import VaxlaError
 from vaxla.events import EventBus
 from vaxla.metrics import Metrics
@@ -26,6 +27,7 @@ from vaxla.pbx.extensions import ExtensionInfo, ExtensionStore
 from vaxla.pbx.location import LocationService
 from vaxla.store.db import Database
 from vaxla.store.models import CallRecord
+from vaxla.web.events import serve_events
 
 
 @dataclass
@@ -38,6 +40,8 @@ class ApiContext:
     clock: Any
     principal: Callable[..., Awaitable[Principal]]
     bus: EventBus
+    # Who opens the event WebSocket (session cookie or bearer header).
+    authenticate_socket: Callable[[WebSocket], Awaitable[Principal | None]] | None = None
 
 
 class ApiError(BaseModel):
@@ -152,9 +156,17 @@ def create_app(ctx: ApiContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
         responses=ERRORS,
         tags=["extensions"],
     )
-    async def add_extension(body: ExtensionIn, _: Principal = auth) -> ExtensionOut:
+    async def add_extension(body: ExtensionIn, p: Principal = auth) -> ExtensionOut:
         info = await ctx.extensions.add(
             body.number, body.name, body.password, body.digest_algorithms
+        )
+        await record_now(
+            ctx.db,
+            actor=p.subject,
+            action="create",
+            entity="extension",
+            entity_id=info.number,
+            after={"name": info.display_name, "digest": list(info.digest_algorithms)},
         )
         return _out(info)
 
@@ -170,9 +182,12 @@ def create_app(ctx: ApiContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
     @app.delete(
         "/api/v1/extensions/{number}", status_code=204, responses=ERRORS, tags=["extensions"]
     )
-    async def remove_extension(number: str, _: Principal = auth) -> Response:
+    async def remove_extension(number: str, p: Principal = auth) -> Response:
         await ctx.extensions.remove(number)
         ctx.location.forget_aor(number)
+        await record_now(
+            ctx.db, actor=p.subject, action="delete", entity="extension", entity_id=number
+        )
         return Response(status_code=204)
 
     @app.get(
@@ -210,6 +225,20 @@ def create_app(ctx: ApiContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
     async def metrics() -> Response:
         ctx.metrics.registrations.set(ctx.location.count())
         return Response(ctx.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.websocket("/api/v1/events")
+    async def events(ws: WebSocket) -> None:
+        """Live events (registration, call, diversion, phone state), filtered by role;
+        ``?after=N`` resumes after position N (see ``vaxla.web.events``)."""
+
+        async def by_token(sock: WebSocket) -> Principal | None:
+            auth = sock.headers.get("authorization", "")
+            if not auth.lower().startswith("bearer "):
+                return None
+            info = await ctx.tokens.lookup(auth[7:].strip())
+            return None if info is None else Principal(info.name, info.role)
+
+        await serve_events(ws, ctx.bus, ctx.authenticate_socket or by_token)
 
     for router in routers:
         app.include_router(router)
