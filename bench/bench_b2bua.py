@@ -60,6 +60,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,8 @@ class System:
     uas_stat: Path
     log_file: Path
     metrics_url: str | None = None
+    start_uas: Callable[[], tuple[subprocess.Popen[bytes], Path]] | None = None
+    uas_restarts: int = 0
 
     @property
     def pid(self) -> int:
@@ -233,6 +236,8 @@ def sipp_common(port: int, workdir: Path, tag: str) -> list[str]:
     return [
         "-i", LOOPBACK, "-bind_local", "-p", str(port), "-t", "u1",
         "-mi", LOOPBACK, "-mp", str(free_port(span=4)),
+        # a control socket of its own (default 8888 is shared by every SIPp on the machine)
+        "-ci", LOOPBACK, "-cp", str(free_port()),
         "-nostdin",
         "-trace_stat", "-stf", str(workdir / f"{tag}-stat.csv"), "-fd", "1",
         "-trace_err", "-error_file", str(workdir / f"{tag}-errors.log"),
@@ -288,30 +293,43 @@ def start_vaxla(procs: Procs, work: Path, args: argparse.Namespace) -> System:
             f"vaxla serve exited ({proc.returncode}): {log_file.read_text()[-3000:]}"
         )
     # the callee: a SIPp that registers as 3000, then answers every call (out-of-call scenario)
-    uas_port = free_port()
     users = write_injection_csv(work / "users.csv", [(CALLEE, CALLEE_PASSWORD)])
     target = f"{LOOPBACK}:{sip_port}"
-    uas_cmd = [
-        "sipp", "-sf", str(SCENARIOS / "uas_bench_register.xml"),
-        "-oocsf", str(SCENARIOS / "uas_bench_answer.xml"), target,
-        "-m", "1", "-inf", str(users), "-auth_uri", target,
-        "-recv_timeout", str(args.recv_timeout_ms),
-        *sipp_common(uas_port, work, "vaxla-uas"),
-    ]  # fmt: skip
-    uas = procs.start(
-        "vaxla-uas", pinned(args.sipp_cpu, uas_cmd), cwd=work, out=work / "vaxla-uas.out",
-        stop_signal=signal.SIGINT,
-    )  # fmt: skip
+    started = 0
 
-    def registered() -> bool:
-        return fetch_metrics(metrics_url).get("vaxla_registrations", 0) >= 1
-
-    if not wait_until(lambda: uas.poll() is not None or registered(), 15, 0.2) or uas.poll():
-        raise RuntimeError(
-            f"the SIPp UAS did not register as {CALLEE}: "
-            f"{(work / 'vaxla-uas.out').read_text()[-2000:]}"
+    def start_uas() -> tuple[subprocess.Popen[bytes], Path]:
+        nonlocal started
+        started += 1
+        tag = f"vaxla-uas{started}"
+        uas_cmd = [
+            "sipp", "-sf", str(SCENARIOS / "uas_bench_register.xml"),
+            "-oocsf", str(SCENARIOS / "uas_bench_answer.xml"), target,
+            "-m", "1", "-inf", str(users), "-auth_uri", target,
+            "-recv_timeout", str(args.recv_timeout_ms),
+            *sipp_common(free_port(), work, tag),
+        ]  # fmt: skip
+        out = work / f"{tag}.out"
+        before = fetch_metrics(metrics_url).get('vaxla_register_requests_total{outcome="ok"}', 0)
+        uas = procs.start(
+            tag, pinned(args.sipp_cpu, uas_cmd), cwd=work, out=out, stop_signal=signal.SIGINT
         )
-    return System("vaxla", proc, sip_port, uas, work / "vaxla-uas-stat.csv", log_file, metrics_url)
+
+        def registered() -> bool:
+            m = fetch_metrics(metrics_url)
+            return m.get('vaxla_register_requests_total{outcome="ok"}', 0) > before or (
+                before == 0 and m.get("vaxla_registrations", 0) >= 1
+            )
+
+        if not wait_until(lambda: uas.poll() is not None or registered(), 15, 0.2) or uas.poll():
+            raise RuntimeError(
+                f"the SIPp UAS did not register as {CALLEE}: {out.read_text()[-2000:]}"
+            )
+        return uas, work / f"{tag}-stat.csv"
+
+    uas, uas_stat = start_uas()
+    return System(
+        "vaxla", proc, sip_port, uas, uas_stat, log_file, metrics_url, start_uas=start_uas
+    )
 
 
 def start_sippy(procs: Procs, work: Path, args: argparse.Namespace) -> System:
@@ -397,6 +415,18 @@ def response_time_ms(stats: dict[str, str]) -> float | None:
 def uas_snapshot(system: System) -> dict[str, int]:
     stats = parse_stat_csv(system.uas_stat)
     return {k: stat_int(stats, v) for k, v in STAT_COLUMNS.items()}
+
+
+def ensure_uas(procs: Procs, system: System) -> None:
+    """Restart the SIPp UAS (and its registration) if it has exited."""
+    if system.uas.poll() is None:
+        return
+    log(f"  {system.name}'s SIPp UAS exited (rc {system.uas.returncode}); restarting it")
+    if system.start_uas is None:
+        raise RuntimeError(f"{system.name}'s SIPp UAS exited and cannot be restarted")
+    procs.stop(system.uas)
+    system.uas, system.uas_stat = system.start_uas()
+    system.uas_restarts += 1
 
 
 def run_step(
@@ -498,6 +528,8 @@ def run_step(
         "call_limit": limit,
         "thread_cpu_seconds": thread_cpu_delta(threads0, threads1, system.pid),
     }
+    if system.uas.poll() is not None:
+        step.details["uas_exited"] = True
     if system.metrics_url:
         after = fetch_metrics(system.metrics_url)
         calls_delta = {
@@ -510,6 +542,7 @@ def run_step(
     step.sustained = step.elapsed <= seconds * 1.05 + hold_s + 2.0
     step.passed = (
         not step.timed_out
+        and not step.details.get("uas_exited")
         and step.sipp_exit == 0
         and step.failed == 0
         and step.successful == calls
@@ -599,6 +632,7 @@ def log_summary(path: Path, kind: str) -> dict[str, Any]:
     levels: dict[str, int] = {}
     samples: list[str] = []
     seen: set[str] = set()
+    counts: dict[str, int] = {}
     for line in lines:
         level = "other"
         if kind == "vaxla":
@@ -606,6 +640,10 @@ def log_summary(path: Path, kind: str) -> dict[str, Any]:
                 rec = json.loads(line)
                 level = str(rec.get("level", "other")).upper()
                 key = str(rec.get("event") or rec.get("message") or rec.get("msg") or line)[:160]
+                exc = str(rec.get("exc") or "").strip().splitlines()
+                if exc:  # the exception itself: the traceback's last line
+                    key = f"{key} | {exc[-1][:200]}"
+                    line = f"{rec.get('ts', '')} {level} {rec.get('logger', '')}: {key}"
             except (ValueError, AttributeError):
                 key = line[:160]
                 m = re.search(r"\b(DEBUG|INFO|WARNING|ERROR|CRITICAL)\b", line)
@@ -613,10 +651,12 @@ def log_summary(path: Path, kind: str) -> dict[str, Any]:
         else:
             key = re.sub(r"^\S+ \S+ \S+", "", line)[:160]
         levels[level] = levels.get(level, 0) + 1
+        counts[key] = counts.get(key, 0) + 1
         if key not in seen and len(samples) < 15:
             seen.add(key)
             samples.append(line[:400])
-    return {"lines": len(lines), "by_level": levels, "samples": samples}
+    top = dict(sorted(counts.items(), key=lambda kv: -kv[1])[:10])
+    return {"lines": len(lines), "by_level": levels, "top_messages": top, "samples": samples}
 
 
 def machine_info() -> dict[str, Any]:
@@ -788,8 +828,17 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{system.name} exited ({system.proc.returncode}); not ramping it further")
                     failures[system.name] = args.max_failed_steps
                     continue
-                log(f"{system.name}: {rate} calls/s for {args.step_seconds:g} s, load {loadavg()}")
-                step = run_step(procs, system, rate, work, args, index)
+                for attempt in range(2):
+                    ensure_uas(procs, system)
+                    log(
+                        f"{system.name}: {rate} calls/s for {args.step_seconds:g} s, "
+                        f"load {loadavg()}"
+                    )
+                    step = run_step(procs, system, rate, work, args, index)
+                    if not step.details.get("uas_exited") or attempt == 1:
+                        break
+                    log(f"  the SIPp UAS exited during the step (rc {system.uas.returncode}): "
+                        "restarting it and running the step again")  # fmt: skip
                 steps.append(step)
                 log(
                     f"  {'PASS' if step.passed else 'FAIL'}: ok={step.successful}/{step.calls} "
@@ -854,6 +903,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, info in result["logs"].items():
         if info:
             print(f"{name} log: {info['lines']} lines {info['by_level']}")
+            for msg, n in list(info.get("top_messages", {}).items())[:5]:
+                print(f"  {n:6d} x {msg[:200]}")
     print(f"load average before {load_before}, after {loadavg()}")
     print(f"results: {output}")
     if args.keep_workdir:

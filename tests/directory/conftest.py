@@ -63,4 +63,5 @@ async def directory(database_url: str) -> AsyncIterator[Directory]:
     try:
         yield Directory(service, db, bus, clock, location)
     finally:
+        await service.close()
         await db.close()

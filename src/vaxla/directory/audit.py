@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vaxla.directory.models import AuditEntry
@@ -44,7 +44,8 @@ def add(
 async def add_many(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk audit rows (keys as in :class:`AuditEntry`) for batch imports."""
     if rows:
-        await s.execute(insert(AuditEntry), list(rows))
+        conn = await s.connection()
+        await conn.execute(insert(cast(Table, AuditEntry.__table__)), list(rows))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from vaxla.directory import audit
 from vaxla.directory.errors import (
@@ -219,14 +220,7 @@ class Diversions:
 
     async def reasons(self, s: AsyncSession) -> dict[str, Reason]:
         """Every reason by code (retired ones included, for history)."""
-        if self._reasons is None or _time.monotonic() - self._loaded > self.ttl:
-            rows = await s.scalars(select(DiversionReason).order_by(DiversionReason.position))
-            self._reasons = {
-                r.code: Reason(r.id, r.code, r.label_sv, r.label_en, r.position, r.active)
-                for r in rows
-            }
-            self._loaded = _time.monotonic()
-        return self._reasons
+        return await s.run_sync(self.reasons_sync)
 
     async def reason(self, s: AsyncSession, code: str, *, usable: bool = True) -> Reason:
         found = (await self.reasons(s)).get(code)
@@ -235,26 +229,45 @@ class Diversions:
         return found
 
     async def _by_id(self, s: AsyncSession) -> dict[int, Reason]:
-        return {r.id: r for r in (await self.reasons(s)).values()}
-
-    # ------------------------------------------------------------- reading
+        return await s.run_sync(self._by_id_sync)
 
     async def current_for(
         self, s: AsyncSession, person_ids: Sequence[int], now: datetime
     ) -> dict[int, DiversionState]:
         """The diversion in force for each person that has one."""
+        return await s.run_sync(lambda ss: self.current_for_sync(ss, person_ids, now))
+
+    def reasons_sync(self, s: Session) -> dict[str, Reason]:
+        """Every reason by code (retired ones included, for history)."""
+        if self._reasons is None or _time.monotonic() - self._loaded > self.ttl:
+            rows = s.scalars(select(DiversionReason).order_by(DiversionReason.position))
+            self._reasons = {
+                r.code: Reason(r.id, r.code, r.label_sv, r.label_en, r.position, r.active)
+                for r in rows
+            }
+            self._loaded = _time.monotonic()
+        return self._reasons
+
+    def _by_id_sync(self, s: Session) -> dict[int, Reason]:
+        return {r.id: r for r in (self.reasons_sync(s)).values()}
+
+    # ------------------------------------------------------------- reading
+
+    def current_for_sync(
+        self, s: Session, person_ids: Sequence[int], now: datetime
+    ) -> dict[int, DiversionState]:
+        """The diversion in force for each person that has one."""
         if not person_ids:
             return {}
-        by_id = await self._by_id(s)
-        reasons = await self.reasons(s)
+        by_id = self._by_id_sync(s)
+        reasons = self.reasons_sync(s)
         rows: dict[int, list[DiversionState]] = defaultdict(list)
-        for row in await s.scalars(
-            select(Diversion).where(
-                Diversion.person_id.in_(person_ids), Diversion.cleared_at.is_(None)
-            )
+        table = Diversion.__table__
+        for row in s.connection().execute(
+            select(table).where(table.c.person_id.in_(person_ids), table.c.cleared_at.is_(None))
         ):
-            rows[row.person_id].append(_state(row, by_id[row.reason_id]))
-        rules = await self._rules_for(s, person_ids, by_id)
+            rows[row.person_id].append(_state(row, by_id[row.reason_id]))  # type: ignore[arg-type]
+        rules = self._rules_for_sync(s, person_ids, by_id)
         out: dict[int, DiversionState] = {}
         for pid in person_ids:
             found = pick_current(rows[pid], rules[pid], reasons, pid, now, self.is_holiday)
@@ -262,21 +275,32 @@ class Diversions:
                 out[pid] = found
         return out
 
-    async def _rules_for(
-        self, s: AsyncSession, person_ids: Sequence[int], by_id: dict[int, Reason]
+    def _rules_for_sync(
+        self, s: Session, person_ids: Sequence[int], by_id: dict[int, Reason]
     ) -> dict[int, list[WeeklyRule]]:
-        groups: dict[int, list[int]] = defaultdict(list)
-        for gid, pid in await s.execute(
-            select(GroupMember.group_id, GroupMember.person_id).where(
-                GroupMember.person_id.in_(person_ids)
+        their_groups = select(GroupMember.group_id).where(GroupMember.person_id.in_(person_ids))
+        rules_table = AbsenceRule.__table__
+        found = list(
+            s.connection().execute(
+                select(rules_table).where(
+                    or_(
+                        rules_table.c.person_id.in_(person_ids),
+                        rules_table.c.group_id.in_(their_groups),
+                    )
+                )
             )
-        ):
-            groups[gid].append(pid)
-        conditions = [AbsenceRule.person_id.in_(person_ids)]
-        if groups:
-            conditions.append(AbsenceRule.group_id.in_(list(groups)))
+        )
+        groups: dict[int, list[int]] = defaultdict(list)
+        group_ids = {r.group_id for r in found if r.group_id is not None}
+        if group_ids:
+            for gid, pid in s.connection().execute(
+                select(GroupMember.group_id, GroupMember.person_id).where(
+                    GroupMember.person_id.in_(person_ids), GroupMember.group_id.in_(group_ids)
+                )
+            ):
+                groups[gid].append(pid)
         out: dict[int, list[WeeklyRule]] = defaultdict(list)
-        for rule in await s.scalars(select(AbsenceRule).where(or_(*conditions))):
+        for rule in found:
             weekly = WeeklyRule(
                 rule.id,
                 rule.kind,

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from vaxla.directory.errors import InvalidCustomValue
 from vaxla.directory.models import CustomField
@@ -53,6 +54,16 @@ class FieldDef:
             )
         return text, None, None
 
+    def from_text(self, text: str | None) -> Any:
+        """The typed value of a stored ``value_text``."""
+        if text is None:
+            return None
+        if self.type == "number":
+            return float(text)
+        if self.type == "date":
+            return date.fromisoformat(text)
+        return text
+
     def value(self, text: str | None, number: float | None, d: date | None) -> Any:
         if self.type == "number":
             return number
@@ -75,8 +86,11 @@ class FieldCatalog:
         self._fields = None
 
     async def all(self, s: AsyncSession) -> dict[str, FieldDef]:
+        return await s.run_sync(self.all_sync)
+
+    def all_sync(self, s: Session) -> dict[str, FieldDef]:
         if self._fields is None or time.monotonic() - self._loaded > self.ttl:
-            rows = await s.scalars(select(CustomField).order_by(CustomField.position))
+            rows = s.scalars(select(CustomField).order_by(CustomField.position))
             self._fields = {
                 r.key: FieldDef(
                     r.id,

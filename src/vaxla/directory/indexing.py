@@ -10,9 +10,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from vaxla.directory.access import custom_field_name
-from vaxla.directory.phonetic import consonant_skeleton, name_words, phonetic_key
+from vaxla.directory.phonetic import (
+    NameForm,
+    consonant_skeleton,
+    fold_name,
+    name_words,
+    phonetic_key,
+)
 from vaxla.directory.records import PersonRecord, national_form
 
 MAX_TOKEN = 80
@@ -28,6 +35,11 @@ def fold(text: str) -> str:
 
 
 def tokens(text: str) -> list[str]:
+    return list(_tokens(text))
+
+
+@lru_cache(maxsize=65536)
+def _tokens(text: str) -> tuple[str, ...]:
     """Folded search tokens of a text: its words, and whole e-mail addresses too.
 
     ``"Anna.Öberg@Växjö.se"`` -> ``["anna.oberg@vaxjo.se", "anna", "oberg",
@@ -51,7 +63,35 @@ def tokens(text: str) -> list[str]:
         if t and t not in seen:
             seen.add(t)
             result.append(t)
-    return result
+    return tuple(result)
+
+
+@lru_cache(maxsize=65536)
+def word_form(word: str) -> tuple[str, str, str, str]:
+    """(casefold, folded, phonetic key, skeleton) of one name word, cached: names repeat."""
+    key = phonetic_key(word)
+    return (
+        unicodedata.normalize("NFC", word).casefold(),
+        fold_name(word),
+        key,
+        consonant_skeleton(key),
+    )
+
+
+@lru_cache(maxsize=131072)
+def _words(full_name: str) -> tuple[str, ...]:
+    return tuple(name_words(full_name))
+
+
+def name_form(full_name: str) -> NameForm:
+    """:func:`~vaxla.directory.phonetic.analyse_name`, from cached per-word analyses."""
+    forms = [word_form(w) for w in _words(full_name)]
+    return NameForm(
+        words=tuple(f[0] for f in forms),
+        folded=tuple(f[1] for f in forms),
+        keys=tuple(f[2] for f in forms),
+        skeletons=tuple(f[3] for f in forms),
+    )
 
 
 def number_tokens(number: str) -> list[str]:
@@ -109,12 +149,11 @@ def name_keys(first_name: str, last_name: str) -> list[tuple[str, str, str]]:
     """(field, kind, key) rows: phonetic key "p" and consonant skeleton "s" per name word."""
     rows: list[tuple[str, str, str]] = []
     for field, name in (("first_name", first_name), ("last_name", last_name)):
-        for word in name_words(name):
-            key = phonetic_key(word)
+        for word in _words(name):
+            _, _, key, skeleton = word_form(word)
             if not key:
                 continue
             rows.append((field, "p", key[:MAX_TOKEN]))
-            skeleton = consonant_skeleton(key)
             if len(skeleton) >= 2:
                 rows.append((field, "s", skeleton[:MAX_TOKEN]))
     return list(dict.fromkeys(rows))

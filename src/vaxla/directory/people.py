@@ -12,8 +12,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import (
+    CompoundSelect,
+    String,
+    cast,
+    delete,
+    insert,
+    literal,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from vaxla.directory import audit
 from vaxla.directory.errors import DuplicateEntry, InvalidCustomValue, PersonNotFound
@@ -58,44 +71,37 @@ class PeopleDirectory:
 
     async def load(self, s: AsyncSession, ids: Sequence[int]) -> dict[int, Entry]:
         """Entries by id (missing ids are left out), in a fixed number of queries."""
+        return await s.run_sync(lambda ss: self.load_sync(ss, ids))
+
+    def load_sync(self, s: Session, ids: Sequence[int]) -> dict[int, Entry]:
+        """Entries by id (missing ids are left out), in two queries."""
         if not ids:
             return {}
-        people = {p.id: p for p in await s.scalars(select(Person).where(Person.id.in_(ids)))}
+        table = Person.__table__
+        people = {r.id: r for r in s.connection().execute(select(table).where(table.c.id.in_(ids)))}
         if not people:
             return {}
         pids = list(people)
         phones: dict[int, list[Phone]] = defaultdict(list)
-        for pid, kind, number in await s.execute(
-            select(PhoneNumber.person_id, PhoneNumber.kind, PhoneNumber.number)
-            .where(PhoneNumber.person_id.in_(pids))
-            .order_by(PhoneNumber.id)
-        ):
-            phones[pid].append(Phone(kind=kind, number=number))
         unit_ids: dict[int, list[int]] = defaultdict(list)
-        for pid, uid in await s.execute(
-            select(Membership.person_id, Membership.unit_id)
-            .where(Membership.person_id.in_(pids))
-            .order_by(Membership.id)
-        ):
-            unit_ids[pid].append(uid)
         groups: dict[int, list[str]] = defaultdict(list)
-        for pid, gname in await s.execute(
-            select(GroupMember.person_id, Group.name)
-            .join(Group, Group.id == GroupMember.group_id)
-            .where(GroupMember.person_id.in_(pids))
-            .order_by(Group.name)
-        ):
-            groups[pid].append(gname)
-        defs = {f.id: f for f in (await self.fields.all(s)).values()}
         custom: dict[int, dict[str, Any]] = defaultdict(dict)
-        for cv in await s.scalars(select(CustomValue).where(CustomValue.person_id.in_(pids))):
-            d = defs.get(cv.field_id)
-            if d is not None:
-                custom[cv.person_id][d.key] = d.value(cv.value_text, cv.value_number, cv.value_date)
-        tree = await self.units.tree(s)
+        defs = {f.id: f for f in self.fields.all_sync(s).values()}
+        for pid, tag, a, b, _ in s.connection().execute(_children(pids)):
+            if tag == "p":
+                phones[pid].append(Phone.model_construct(kind=a, number=b))
+            elif tag == "u":
+                unit_ids[pid].append(int(b))
+            elif tag == "g":
+                groups[pid].append(b)
+            elif (d := defs.get(int(a))) is not None:
+                custom[pid][d.key] = d.from_text(b)
+        for names in groups.values():
+            names.sort()
+        tree = self.units.tree_sync(s)
         out: dict[int, Entry] = {}
         for pid, p in people.items():
-            record = PersonRecord(
+            record = PersonRecord.model_construct(
                 first_name=p.first_name,
                 last_name=p.last_name,
                 phones=phones[pid],
@@ -105,7 +111,7 @@ class PeopleDirectory:
                 keywords=list(p.keywords or []),
                 room=p.room,
                 location=p.location,
-                addresses=[Address(**a) for a in (p.addresses or [])],
+                addresses=[Address.model_construct(**a) for a in (p.addresses or [])],
                 units=[tree.name_path(u) for u in unit_ids[pid] if u in tree.nodes],
                 groups=groups[pid],
                 custom=custom[pid],
@@ -356,6 +362,60 @@ class PeopleDirectory:
         )
 
 
+def _children(pids: list[int]) -> CompoundSelect[Any]:
+    """Phones, units, groups and custom values of people, in one statement, in order."""
+    text = String(500)
+    return union_all(  # type: ignore[return-value]
+        select(
+            PhoneNumber.person_id,
+            literal("p", String(1)),
+            cast(PhoneNumber.kind, text),
+            cast(PhoneNumber.number, text),
+            PhoneNumber.id,
+        ).where(PhoneNumber.person_id.in_(pids)),
+        select(
+            Membership.person_id,
+            literal("u", String(1)),
+            null(),
+            cast(Membership.unit_id, text),
+            Membership.id,
+        ).where(Membership.person_id.in_(pids)),
+        select(
+            GroupMember.person_id,
+            literal("g", String(1)),
+            null(),
+            cast(Group.name, text),
+            GroupMember.id,
+        )
+        .join(Group, Group.id == GroupMember.group_id)
+        .where(GroupMember.person_id.in_(pids)),
+        select(
+            CustomValue.person_id,
+            literal("c", String(1)),
+            cast(CustomValue.field_id, text),
+            CustomValue.value_text,
+            CustomValue.id,
+        ).where(CustomValue.person_id.in_(pids)),
+    ).order_by(literal_column("5"))
+
+
+def index_tuples(
+    person_id: int,
+    record: PersonRecord,
+    tree: UnitTree,
+    unit_ids: Sequence[int],
+    defs: dict[str, FieldDef],
+) -> tuple[list[tuple[int, str, str]], list[tuple[int, str, str, str]]]:
+    """(person_id, field, token) and (person_id, field, kind, key) rows of one person."""
+    searchable = {k: d.searchable for k, d in defs.items()}
+    tokens = [
+        (person_id, f, t)
+        for f, t in search_tokens(record, tree.names_for_search(unit_ids), searchable)
+    ]
+    keys = [(person_id, f, k, key) for f, k, key in name_keys(record.first_name, record.last_name)]
+    return tokens, keys
+
+
 def index_rows(
     person_id: int,
     record: PersonRecord,
@@ -363,17 +423,12 @@ def index_rows(
     unit_ids: Sequence[int],
     defs: dict[str, FieldDef],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows for the token and name-key tables of one person."""
-    searchable = {k: d.searchable for k, d in defs.items()}
-    tokens = [
-        {"person_id": person_id, "field": f, "token": t}
-        for f, t in search_tokens(record, tree.names_for_search(unit_ids), searchable)
-    ]
-    keys = [
-        {"person_id": person_id, "field": f, "kind": k, "key": key}
-        for f, k, key in name_keys(record.first_name, record.last_name)
-    ]
-    return tokens, keys
+    """The same rows as dicts (for ``insert(Model)``)."""
+    tokens, keys = index_tuples(person_id, record, tree, unit_ids, defs)
+    return (
+        [{"person_id": p, "field": f, "token": t} for p, f, t in tokens],
+        [{"person_id": p, "field": f, "kind": k, "key": key} for p, f, k, key in keys],
+    )
 
 
-__all__ = ["Entry", "PeopleDirectory", "index_rows"]
+__all__ = ["Entry", "PeopleDirectory", "index_rows", "index_tuples"]

@@ -13,7 +13,7 @@ import re
 from datetime import date
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PhoneKind = Literal["extension", "direct", "mobile"]
 
@@ -63,6 +63,14 @@ class Address(BaseModel):
 CustomValueIn = str | float | date | None
 
 
+def _clean(values: list[str]) -> list[str]:
+    out: list[str] = []
+    for v in (x.strip() for x in values):
+        if v and v not in out:
+            out.append(v)
+    return out
+
+
 class PersonRecord(BaseModel):
     """All the data of a directory entry (without diversion and messages)."""
 
@@ -86,37 +94,35 @@ class PersonRecord(BaseModel):
     calendar_url: str | None = Field(None, max_length=500)
     calendar_opt_out: bool = False
 
-    def normalised(self) -> PersonRecord:
+    @model_validator(mode="after")
+    def _normalise(self) -> PersonRecord:
+        return self._tidy()
+
+    def _tidy(self) -> PersonRecord:
         """Numbers normalised, duplicates and blanks dropped, units' slashes tidied."""
         phones: list[Phone] = []
         for p in self.phones:
-            n = Phone(kind=p.kind, number=normalise_number(p.kind, p.number))
+            n = Phone.model_construct(kind=p.kind, number=normalise_number(p.kind, p.number))
             if n not in phones:
                 phones.append(n)
-
-        def clean(values: list[str]) -> list[str]:
-            out: list[str] = []
-            for v in (x.strip() for x in values):
-                if v and v not in out:
-                    out.append(v)
-            return out
-
-        units = clean(["/".join(s.strip() for s in u.split("/") if s.strip()) for u in self.units])
-        return self.model_copy(
-            update={
-                "first_name": self.first_name.strip(),
-                "last_name": self.last_name.strip(),
-                "phones": phones,
-                "email": (self.email or "").strip().lower() or None,
-                "titles": clean(self.titles),
-                "tasks": clean(self.tasks),
-                "keywords": clean(self.keywords),
-                "units": units,
-                "groups": clean(self.groups),
-                "room": (self.room or "").strip() or None,
-                "location": (self.location or "").strip() or None,
-            }
+        self.phones = phones
+        self.first_name = self.first_name.strip()
+        self.last_name = self.last_name.strip()
+        self.email = (self.email or "").strip().lower() or None
+        self.titles = _clean(self.titles)
+        self.tasks = _clean(self.tasks)
+        self.keywords = _clean(self.keywords)
+        self.units = _clean(
+            ["/".join(s.strip() for s in u.split("/") if s.strip()) for u in self.units]
         )
+        self.groups = _clean(self.groups)
+        self.room = (self.room or "").strip() or None
+        self.location = (self.location or "").strip() or None
+        return self
+
+    def normalised(self) -> PersonRecord:
+        """A normalised copy (records are normalised when validated; copies may not be)."""
+        return self.model_copy()._tidy()
 
     def numbers(self, kind: str) -> list[str]:
         return [p.number for p in self.phones if p.kind == kind]

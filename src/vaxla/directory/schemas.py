@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
-from vaxla.directory.records import Address, Phone, PersonRecord
+from vaxla.directory.records import Address, PersonRecord, Phone
 
 
 class PersonIn(PersonRecord):
@@ -100,12 +100,14 @@ class SearchOut(BaseModel):
 
 class DiversionIn(BaseModel):
     reason: str = Field(examples=["meeting"], description="A reason code from /diversions/reasons")
-    return_at: datetime | None = Field(None, description="'tillbaka 13:00' (timezone-aware)")
+    return_at: AwareDatetime | None = Field(
+        None, description="'tillbaka 13:00': when the person is back (with a time zone)"
+    )
     message: str = Field("", max_length=500)
     target_kind: Literal["operator", "colleague", "voicemail", "mobile"] | None = None
     target_value: str | None = Field(None, max_length=100)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: AwareDatetime | None = Field(None, description="Default: now")
+    valid_until: AwareDatetime | None = Field(None, description="Default: until cleared")
 
 
 class PersonDiversionOut(BaseModel):
@@ -134,7 +136,7 @@ class RuleIn(BaseModel):
     end: time = Field(examples=["13:00"])
     reason: str
     message: str = ""
-    valid_until: datetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 class RuleOut(BaseModel):

@@ -8,15 +8,20 @@ and ``message.left``.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Engine, create_engine, event, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, sessionmaker
 
 from vaxla.api.auth import Principal
-from vaxla.directory import audit, messages
+from vaxla.directory import audit, exchange, messages
 from vaxla.directory.access import (
     DIVERT_ANYONE_ROLES,
     PHONE_KINDS,
@@ -30,16 +35,23 @@ from vaxla.directory.diversion import (
     Diversions,
     DiversionState,
     RuleRequest,
+    rule_view,
 )
-from vaxla.directory.errors import FieldNotEditable, NotAllowed, PersonNotFound
+from vaxla.directory.errors import (
+    FieldNotEditable,
+    InvalidDirectoryInput,
+    NotAllowed,
+    PersonNotFound,
+    RuleNotFound,
+)
 from vaxla.directory.fields import FieldCatalog
-from vaxla.directory.models import FieldAccess, Person, PhoneNumber
+from vaxla.directory.models import AbsenceRule, FieldAccess, Person, PhoneNumber
 from vaxla.directory.people import Entry, PeopleDirectory
 from vaxla.directory.records import PersonRecord
 from vaxla.directory.search import DirectorySearch, SearchQuery
 from vaxla.directory.units import UnitDirectory
 from vaxla.events import EventBus
-from vaxla.store.db import Database
+from vaxla.store.db import Database, sync_url
 
 
 class PhoneStatus(Protocol):
@@ -83,9 +95,10 @@ class DirectoryService:
         phone_status: PhoneStatus | None = None,
         diversions: Diversions | None = None,
     ) -> None:
-        import time
-
         self.db = db
+        self._policy: tuple[object, float, FieldPolicy] | None = None
+        self._read_engine: Engine | None = None
+        self._read_sessions: sessionmaker[Session] | None = None
         self.bus = bus
         self.clock = clock or time.time
         self.phone_status = phone_status
@@ -105,11 +118,19 @@ class DirectoryService:
     # ------------------------------------------------------------- access
 
     async def policy(self, s: AsyncSession) -> FieldPolicy:
-        overrides = [
-            (r.field, r.view_level, r.edit_level) for r in await s.scalars(select(FieldAccess))
-        ]
-        custom = [(d.key, d.view_level, d.edit_level) for d in (await self.fields.all(s)).values()]
-        return FieldPolicy.build(overrides, custom)
+        return await s.run_sync(self.policy_sync)
+
+    def policy_sync(self, s: Session) -> FieldPolicy:
+        """The field levels; cached a few seconds like the other catalogues."""
+        defs = self.fields.all_sync(s)
+        cached = self._policy
+        if cached is not None and cached[0] is defs and time.monotonic() - cached[1] < 5.0:
+            return cached[2]
+        overrides = [(r.field, r.view_level, r.edit_level) for r in s.scalars(select(FieldAccess))]
+        custom = [(d.key, d.view_level, d.edit_level) for d in defs.values()]
+        policy = FieldPolicy.build(overrides, custom)
+        self._policy = (defs, time.monotonic(), policy)
+        return policy
 
     async def set_field_access(
         self, field: str, view: int, edit: int, principal: Principal
@@ -118,12 +139,11 @@ class DirectoryService:
         async with self.db.transaction() as s:
             policy = await self.policy(s)
             if field not in policy.levels or field.startswith("custom."):
-                from vaxla.directory.errors import InvalidDirectoryInput
-
                 raise InvalidDirectoryInput(
                     f"no standard field {field!r} (custom fields carry their own levels)",
                     field=field,
                 )
+            self._policy = None
             row = await s.get(FieldAccess, field)
             before = {"view": policy.levels[field][0], "edit": policy.levels[field][1]}
             if row is None:
@@ -141,6 +161,7 @@ class DirectoryService:
                 after={"view": view, "edit": edit},
             )
             await s.flush()
+            self._policy = None
             return await self.policy(s)
 
     def _check_edit(
@@ -224,15 +245,47 @@ class DirectoryService:
 
     # ------------------------------------------------------------- people
 
+    def _reader(self) -> sessionmaker[Session]:
+        """Blocking sessions for search: one thread hop per search, not one per query."""
+        if self._read_sessions is None:
+            url = sync_url(self.db.url)
+            if make_url(url).get_backend_name() == "sqlite":
+                engine = create_engine(url, connect_args={"check_same_thread": False})
+
+                @event.listens_for(engine, "connect")
+                def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+                    cur = dbapi_conn.cursor()
+                    cur.execute("PRAGMA busy_timeout=5000")
+                    cur.close()
+
+            else:
+                engine = create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+            self._read_engine = engine
+            self._read_sessions = sessionmaker(engine)
+        return self._read_sessions
+
+    async def close(self) -> None:
+        if self._read_engine is not None:
+            await asyncio.to_thread(self._read_engine.dispose)
+            self._read_engine = None
+            self._read_sessions = None
+
     async def search(self, q: SearchQuery, principal: Principal) -> dict[str, Any]:
+        return await asyncio.to_thread(self._search_blocking, q, principal)
+
+    def _search_blocking(self, q: SearchQuery, principal: Principal) -> dict[str, Any]:
         level = level_of(principal)
+        if q.include_inactive and level < Level.ALL:
+            q = replace(q, include_inactive=False)  # deactivated people: all-fields level
         now = self.now()
-        async with self.db.session() as s:
-            policy = await self.policy(s)
-            result = await self.finder.search(s, q, policy.visible_fields(level))
+        with self._reader()() as s:
+            policy = self.policy_sync(s)
+            visible = policy.visible_fields(level)
+            hidden = sorted(set(policy.levels) - visible)
+            result = self.finder.search_sync(s, q, visible, hidden)
             ids = [h.person_id for h in result.hits]
-            entries = await self.people.load(s, ids)
-            current = await self.diversions.current_for(s, ids, now)
+            entries = self.people.load_sync(s, ids)
+            current = self.diversions.current_for_sync(s, ids, now)
         items = [
             self.render(entries[h.person_id], policy, level, current.get(h.person_id), now, h.match)
             for h in result.hits
@@ -414,11 +467,22 @@ class DirectoryService:
             elif not principal.has(*DIVERT_ANYONE_ROLES):
                 raise NotAllowed("rules for a group need the operator role or higher")
             rule = await self.diversions.add_rule(s, req, actor=principal.subject, now=now)
-            from vaxla.directory.diversion import rule_view
-
             view = {"id": rule.id, **rule_view(rule, req.reason)}
         self.publish("diversion.changed", {"rule": view})
         return view
+
+    async def end_rule(self, rule_id: int, principal: Principal) -> None:
+        now = self.now()
+        async with self.db.transaction() as s:
+            rule = await s.get(AbsenceRule, rule_id)
+            if rule is None:
+                raise RuleNotFound(f"no absence rule {rule_id}", id=rule_id)
+            if rule.person_id is not None:
+                await self._may_divert(s, rule.person_id, principal)
+            elif not principal.has(*DIVERT_ANYONE_ROLES):
+                raise NotAllowed("rules for a group need the operator role or higher")
+            await self.diversions.end_rule(s, rule_id, actor=principal.subject, now=now)
+        self.publish("diversion.changed", {"rule": {"id": rule_id, "ended": True}})
 
     async def extension_status(self, number: str, principal: Principal) -> dict[str, Any]:
         """Everyone on an extension, their diversions, and whether it is closed (R83)."""
@@ -477,8 +541,87 @@ class DirectoryService:
                 await self._may_divert(s, person_id, principal)
             return await messages.for_person(s, person_id)
 
+    # ------------------------------------------------------------- import/export
+
+    async def _vacuum(self) -> None:
+        """After a large import on PostgreSQL: VACUUM so lookups are index-only scans."""
+        if self.db.engine.dialect.name != "postgresql":
+            return  # SQLite: the import's ANALYZE is enough
+        async with self.db.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in ("dir_search_tokens", "dir_name_keys", "dir_people", "dir_memberships"):
+                await auto.execute(text(f"VACUUM (ANALYZE) {table}"))
+
+    async def import_records(
+        self,
+        records: Sequence[PersonRecord],
+        principal: Principal,
+        *,
+        dry_run: bool,
+        deactivate_missing: bool,
+        sync_source: str | None = None,
+    ) -> dict[str, Any]:
+        """Plan (and unless ``dry_run``, apply) a batch import by external id."""
+        if level_of(principal) < Level.ADMIN:
+            raise NotAllowed("a batch import needs the directory-admin role")
+        now = self.now()
+        async with self.db.transaction() as s:
+            existing = await exchange.existing_by_external_id(s, self.people, sync_source)
+            the_plan = exchange.plan(records, existing, deactivate_missing=deactivate_missing)
+            if not dry_run:
+                await exchange.apply(
+                    s,
+                    self.people,
+                    the_plan,
+                    actor=principal.subject,
+                    now=now,
+                    sync_source=sync_source,
+                )
+        summary = the_plan.summary(dry_run)
+        if not dry_run and len(the_plan.added) >= exchange.ANALYZE_AFTER:
+            await self._vacuum()
+        if not dry_run:
+            self.units.invalidate()
+            self.publish(
+                "directory.person.changed",
+                {
+                    "action": "imported",
+                    "added": len(the_plan.added),
+                    "changed": len(the_plan.changed),
+                    "deactivated": len(the_plan.deactivated),
+                },
+            )
+        return summary
+
+    async def import_text(
+        self,
+        fmt: str,
+        text: str,
+        principal: Principal,
+        *,
+        dry_run: bool,
+        deactivate_missing: bool,
+    ) -> dict[str, Any]:
+        records = exchange.parse(fmt, text)
+        return await self.import_records(
+            records, principal, dry_run=dry_run, deactivate_missing=deactivate_missing
+        )
+
+    async def export(self, fmt: str, principal: Principal, include_inactive: bool = True) -> str:
+        if level_of(principal) < Level.EDIT:
+            raise NotAllowed("exporting the directory needs the edit level")
+        async with self.db.session() as s:
+            query = select(Person.id).order_by(Person.id)
+            if not include_inactive:
+                query = query.where(Person.active.is_(True))
+            ids = list((await s.scalars(query)).all())
+            records: list[PersonRecord] = []
+            for start in range(0, len(ids), 2000):
+                batch = await self.people.load(s, ids[start : start + 2000])
+                records += [batch[i].record for i in ids[start : start + 2000] if i in batch]
+            keys = list(await self.fields.all(s))
+        return exchange.write(fmt, records, keys)
+
 
 def _without_message(d: DiversionState) -> DiversionState:
-    from dataclasses import replace
-
     return replace(d, message="", target_value=None)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from vaxla.directory.errors import InvalidDirectoryInput, UnitNotFound
 from vaxla.directory.models import OrgUnit
@@ -66,10 +67,11 @@ class UnitDirectory:
         self._tree = None
 
     async def tree(self, s: AsyncSession, fresh: bool = False) -> UnitTree:
+        return await s.run_sync(lambda ss: self.tree_sync(ss, fresh))
+
+    def tree_sync(self, s: Session, fresh: bool = False) -> UnitTree:
         if fresh or self._tree is None or time.monotonic() - self._loaded > self.ttl:
-            rows = await s.execute(
-                select(OrgUnit.id, OrgUnit.parent_id, OrgUnit.name, OrgUnit.path)
-            )
+            rows = s.execute(select(OrgUnit.id, OrgUnit.parent_id, OrgUnit.name, OrgUnit.path))
             self._tree = UnitTree(UnitNode(r[0], r[1], r[2], r[3]) for r in rows)
             self._loaded = time.monotonic()
         return self._tree

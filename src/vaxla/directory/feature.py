@@ -1,0 +1,37 @@
+"""The directory feature: people, search, diversion; started with the node."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from vaxla.directory.api import build_router
+from vaxla.directory.service import DirectoryService
+from vaxla.directory.sync.runner import SyncRunner
+from vaxla.features import NodeContext
+
+
+class DirectoryFeature:
+    name = "directory"
+
+    def __init__(self) -> None:
+        self.service: DirectoryService | None = None
+        self.sync: SyncRunner | None = None
+        self._routers: list[APIRouter] = []
+
+    async def start(self, ctx: NodeContext) -> None:
+        self.service = DirectoryService(
+            ctx.db, ctx.bus, ctx.clock, phone_status=ctx.services.get("location")
+        )
+        self.sync = SyncRunner(self.service)
+        self._routers = [build_router(self.service, ctx.principal, self.sync)]
+        ctx.services["directory"] = self.service
+        self.sync.start()
+
+    def routers(self) -> list[APIRouter]:
+        return self._routers
+
+    async def stop(self) -> None:
+        if self.sync is not None:
+            await self.sync.stop()
+        if self.service is not None:
+            await self.service.close()
