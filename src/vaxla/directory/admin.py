@@ -231,18 +231,14 @@ class DirectoryAdmin:
             f = await s.scalar(select(CustomField).where(CustomField.key == key))
             if f is None:
                 raise FieldNotFound(f"no custom field {key!r}", key=key)
-            before = {k: getattr(f, k) for k in changes}
-            for k, v in changes.items():
-                setattr(f, k, v)
-            audit.add(
+            audit.update(
                 s,
+                f,
+                changes,
                 actor=principal.subject,
-                action="update",
                 entity="custom-field",
                 entity_id=key,
                 now=now,
-                before=before,
-                after=changes,
             )
             await s.flush()
             self.service.fields.invalidate()
@@ -300,18 +296,14 @@ class DirectoryAdmin:
             r = await s.scalar(select(DiversionReason).where(DiversionReason.code == code))
             if r is None:
                 raise ReasonNotFound(f"no diversion reason {code!r}", code=code)
-            before = {k: getattr(r, k) for k in changes}
-            for k, v in changes.items():
-                setattr(r, k, v)
-            audit.add(
+            audit.update(
                 s,
+                r,
+                changes,
                 actor=principal.subject,
-                action="update",
                 entity="diversion-reason",
                 entity_id=code,
                 now=now,
-                before=before,
-                after=changes,
             )
             out = {
                 "code": r.code,

@@ -41,6 +41,32 @@ def add(
     )
 
 
+def update(
+    s: AsyncSession,
+    row: object,
+    changes: dict[str, Any],
+    *,
+    actor: str,
+    entity: str,
+    entity_id: object,
+    now: datetime,
+) -> None:
+    """Apply ``changes`` to a model row and audit them (before and after)."""
+    before = {k: getattr(row, k) for k in changes}
+    for k, v in changes.items():
+        setattr(row, k, v)
+    add(
+        s,
+        actor=actor,
+        action="update",
+        entity=entity,
+        entity_id=entity_id,
+        now=now,
+        before=before,
+        after=changes,
+    )
+
+
 async def add_many(s: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
     """Bulk audit rows (keys as in :class:`AuditEntry`) for batch imports."""
     if rows:
