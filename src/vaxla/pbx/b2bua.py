@@ -481,7 +481,7 @@ class B2BUA:
         def hangup() -> None:
             if call.state is CallState.ANSWERED:
                 self.stack.send_request(call.a_dialog.request("BYE", self.me), call.a_peer)
-                self._finish(call, "answered", "callee")
+                self.finish(call, "answered", "callee")
             else:
                 self._fail(call, 480, "unavailable")
 
@@ -613,9 +613,9 @@ class B2BUA:
             return
         self._reply(call.a_txn, call.a_invite, status, to_tag=call.a_dialog.local_tag)
         call.outcome.sip_status = status
-        self._finish(call, result)
+        self.finish(call, result)
 
-    def _finish(self, call: Call, result: str, hangup_by: str | None = None) -> None:
+    def finish(self, call: Call, result: str, hangup_by: str | None = None) -> None:
         if call.state is CallState.ENDED:
             return
         call.state = CallState.ENDED
@@ -685,7 +685,7 @@ class B2BUA:
             self._reply(txn_id, request, 200)
             if call.state is CallState.ANSWERED and target is not None:
                 self.stack.send_request(target.request("BYE", self.me), target.peer)
-            self._finish(call, "answered", "caller" if side == "a" else "callee")
+            self.finish(call, "answered", "caller" if side == "a" else "callee")
             return
         if call.state is not CallState.ANSWERED or target is None:
             self._reply(txn_id, request, 481 if call.state is CallState.ENDED else 491)
@@ -789,7 +789,7 @@ class B2BUA:
         if call.b is not None:
             self.stack.send_request(call.b.dialog.request("BYE", self.me), call.b.peer)
         self.stack.send_request(call.a_dialog.request("BYE", self.me), call.a_peer)
-        self._finish(call, "failed", None)
+        self.finish(call, "failed", None)
 
     # -- moving a live call's media onto Växla and off again ---------------------
 

@@ -136,7 +136,7 @@ class Originator:
             leg.dialog.route_set = list(reversed(response.headers.get_all("Record-Route")))
             leg.dialog.confirmed = True
             if self.done:  # a late second answer: take it down
-                self._ack(leg, b"" if not response.body else INACTIVE_ANSWER)
+                self.ack(leg, b"" if not response.body else INACTIVE_ANSWER)
                 self.b2bua.stack.send_request(leg.dialog.request("BYE", self.b2bua.me), leg.peer)
                 return
             self.done = True
@@ -183,7 +183,7 @@ class Originator:
             self._timer.cancel()
             self.cancel()
 
-    def _ack(self, leg: BLeg, body: bytes) -> None:
+    def ack(self, leg: BLeg, body: bytes) -> None:
         ack = leg.dialog.request(
             "ACK",
             self.b2bua.me,
@@ -285,8 +285,8 @@ class CallControl:
             # with the called phone's answer.
             state_b = state["b"]
             assert state_b is not None
-            state_b._ack(b_leg, b"")
-            a_orig._ack(a_leg, response.body)
+            state_b.ack(b_leg, b"")
+            a_orig.ack(a_leg, response.body)
             call.b = b_leg
             call.forks[b_leg.txn_id] = b_leg
             call.state = CallState.ANSWERED
@@ -300,11 +300,11 @@ class CallControl:
             if call.state is CallState.ENDED:
                 return
             a_leg = call.forks[next(iter(call.forks))]
-            a_orig._ack(a_leg, INACTIVE_ANSWER)
+            a_orig.ack(a_leg, INACTIVE_ANSWER)
             b2bua.stack.send_request(a_leg.dialog.request("BYE", b2bua.me), a_leg.peer)
             call.outcome.sip_status = status
             result = {486: "busy", 480: "no-answer", 408: "no-answer"}.get(status, "rejected")
-            b2bua._finish(call, result, None)
+            b2bua.finish(call, result, None)
 
         a_orig = Originator(
             b2bua,
@@ -339,11 +339,11 @@ class CallControl:
                 dialog = call.side_dialog(side)
                 if dialog is not None:
                     b2bua.stack.send_request(dialog.request("BYE", b2bua.me), dialog.peer)
-            b2bua._finish(call, "answered", "console")
+            b2bua.finish(call, "answered", "console")
         elif call.a_txn.startswith("3pcc:"):
             a_leg = call.forks[next(iter(call.forks))]
             b2bua.stack.send_request(a_leg.dialog.request("BYE", b2bua.me), a_leg.peer)
-            b2bua._finish(call, "cancelled", "console")
+            b2bua.finish(call, "cancelled", "console")
         else:
             b2bua.on_cancel(call.a_txn)
 
@@ -367,7 +367,7 @@ class CallControl:
 
         def answered(t_leg: BLeg, response: Response) -> None:
             if call.state is CallState.ENDED:
-                orig._ack(t_leg, INACTIVE_ANSWER)
+                orig.ack(t_leg, INACTIVE_ANSWER)
                 b2bua.stack.send_request(t_leg.dialog.request("BYE", b2bua.me), t_leg.peer)
                 return
             offer = response.body
@@ -380,13 +380,13 @@ class CallControl:
                 if r.status < 200:
                     return
                 if r.status >= 300:
-                    orig._ack(t_leg, INACTIVE_ANSWER)
+                    orig.ack(t_leg, INACTIVE_ANSWER)
                     b2bua.stack.send_request(t_leg.dialog.request("BYE", b2bua.me), t_leg.peer)
                     call.leaving_side = None
                     return
                 ack = stay_dialog.request("ACK", b2bua.me, cseq=reinvite.cseq.seq)
                 b2bua.stack.send_stateless(ack, stay_dialog.peer)
-                orig._ack(t_leg, r.body)
+                orig.ack(t_leg, r.body)
                 self._complete_transfer(call, staying, leaving, t_leg, staying_party, to_number)
 
             b2bua.watchers[txn] = (reanswered, lambda: None)
@@ -427,7 +427,7 @@ class CallControl:
         if old.leaving_side == leaving:
             b2bua.stack.send_request(leave_dialog.request("BYE", b2bua.me), leave_dialog.peer)
         old.leaving_side = None
-        b2bua._finish(old, "transferred", old.outcome.callee if leaving == "b" else "caller")
+        b2bua.finish(old, "transferred", old.outcome.callee if leaving == "b" else "caller")
         # The party who stays now talks with the new one: a new call record.
         now = self.clock()
         outcome = CallOutcome(stay_dialog.call_id + ";transfer", staying_party, to, now, now)
