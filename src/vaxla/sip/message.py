@@ -420,6 +420,8 @@ _SINGLE_TEXT = (
     "MIME-Version RSeq RAck Event Refer-To Session-Expires Min-SE"
 )
 _SINGLE = _SINGLE_TEXT.split()
+_MANDATORY_KEYS = tuple((n.lower(), n) for n in _MANDATORY)
+_SINGLE_KEYS = tuple((n.lower(), n) for n in _SINGLE)
 
 #: Option tags a UAS accepts in Require by default (none: callers pass what they implement).
 SUPPORTED_OPTION_TAGS: frozenset[str] = frozenset()
@@ -456,13 +458,16 @@ def _validate(
     if req.version != "SIP/2.0":
         raise SipParseError(f"unsupported version {req.version}", status_hint=505)
     headers = req.headers
-    for name in _MANDATORY:
-        if name not in headers:
+    index = headers._index  # canonical lower-case name -> values (same package)
+    for key, name in _MANDATORY_KEYS:
+        if key not in index:
             raise SipParseError(f"missing {name} header")
-    for name in _SINGLE:
-        if headers.count(name) > 1:
+    for key, name in _SINGLE_KEYS:
+        values = index.get(key)
+        if values is not None and len(values) > 1:
             raise SipParseError(f"{name} given more than once")
-    req.invalidate()  # parse everything afresh from the headers
+    # Values parse_message cached came from these same headers and parsers: no
+    # need to parse them again (callers that edit headers call invalidate()).
     for na in (req.from_, req.to):
         if isinstance(na.uri, AbsoluteURI) and na.uri.scheme == "*":
             raise SipParseError("'*' is only allowed in Contact")
