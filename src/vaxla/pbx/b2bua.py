@@ -190,6 +190,20 @@ class B2BUA:
             return None
         return self.dialogs.get((request.call_id, tag))
 
+    def adopt(self, call: Call, call_id: str | None = None) -> None:
+        """Track a new live call (by its id and its caller-side transaction)."""
+        self.calls[call_id or call.a_dialog.call_id] = call
+        self.calls_by_a_txn[call.a_txn] = call
+        self.active += 1
+        self.metrics.active_calls.set(self.active)
+
+    def bind(self, call: Call, side: str, dialog: Dialog, leg: BLeg | None = None) -> None:
+        """Route in-dialog requests on ``dialog`` to ``call``'s ``side``; a leg we
+        invited is also found by Call-ID for re-ACKing retransmitted 2xx."""
+        self.dialogs[(dialog.call_id, dialog.local_tag)] = (call, side)
+        if leg is not None:
+            self.b_call_ids[dialog.call_id] = (call, leg)
+
     def publish(self, call: Call, state: str) -> None:
         """Tell the consoles (event bus) what happened to a call."""
         if self.bus is None:
@@ -269,12 +283,9 @@ class B2BUA:
         call = Call(
             txn_id, request, peer, a_dialog, CallOutcome(request.call_id, caller, callee, now)
         )
-        self.calls_by_a_txn[txn_id] = call
-        self.calls[call.a_dialog.call_id] = call
+        self.adopt(call)
         if request.body:
             call.last_sdp["a"] = request.body
-        self.active += 1
-        self.metrics.active_calls.set(self.active)
         service = self.services.get(callee)
         if service is not None:
             self._start_service(call, service)
@@ -328,8 +339,7 @@ class B2BUA:
         leg = BLeg(invite, txn_id, contact_uri, peer, dialog)
         call.forks[txn_id] = leg
         self.forks[txn_id] = (call, leg)
-        self.b_call_ids[dialog.call_id] = (call, leg)
-        self.dialogs[(dialog.call_id, dialog.local_tag)] = (call, "b")
+        self.bind(call, "b", dialog, leg)
 
     def _reply(
         self,
@@ -430,7 +440,7 @@ class B2BUA:
             content_type=response.content_type,
         )
         call.a_dialog.confirmed = True
-        self.dialogs[(call.a_dialog.call_id, call.a_dialog.local_tag)] = (call, "a")
+        self.bind(call, "a", call.a_dialog)
         self.publish(call, "answered")
         log.info(
             "answered",
@@ -472,7 +482,7 @@ class B2BUA:
                 content_type="application/sdp",
             )
             call.a_dialog.confirmed = True
-            self.dialogs[(call.a_dialog.call_id, call.a_dialog.local_tag)] = (call, "a")
+            self.bind(call, "a", call.a_dialog)
             self.publish(call, "answered")
 
         def reject(status: int) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vaxla.errors import Conflict, NotFound
 from vaxla.pbx.b2bua import B2BUA, BLeg, Call, CallState, LegState
@@ -52,12 +51,6 @@ class CallNotFound(NotFound):
 
 class CallNotAnswered(Conflict):
     error_id = "call-not-answered"
-
-
-@dataclass
-class _Fork:
-    leg: BLeg
-    on_answer: Callable[[BLeg, Response], None]
 
 
 class Originator:
@@ -220,9 +213,6 @@ class CallControl:
         state: dict[str, Originator | None] = {"b": None}
         call_box: dict[str, Call] = {}
 
-        def a_ringing() -> None:
-            pass
-
         def a_answered(a_leg: BLeg, response: Response) -> None:
             call = Call(
                 a_txn=f"3pcc:{a_leg.dialog.call_id}",
@@ -234,13 +224,9 @@ class CallControl:
             )
             outcome.call_id = a_leg.dialog.call_id
             call_box["call"] = call
-            b2bua.calls[outcome.call_id] = call
-            b2bua.calls_by_a_txn[call.a_txn] = call
             call.forks[a_leg.txn_id] = a_leg
-            b2bua.b_call_ids[a_leg.dialog.call_id] = (call, a_leg)
-            b2bua.dialogs[(a_leg.dialog.call_id, a_leg.dialog.local_tag)] = (call, "a")
-            b2bua.active += 1
-            b2bua.metrics.active_calls.set(b2bua.active)
+            b2bua.adopt(call)
+            b2bua.bind(call, "a", a_leg.dialog, a_leg)
             b2bua.publish(call, "ringing")
             offer = response.body
             try:
@@ -291,8 +277,7 @@ class CallControl:
             call.forks[b_leg.txn_id] = b_leg
             call.state = CallState.ANSWERED
             outcome.answered_at = self.clock()
-            b2bua.b_call_ids[b_leg.dialog.call_id] = (call, b_leg)
-            b2bua.dialogs[(b_leg.dialog.call_id, b_leg.dialog.local_tag)] = (call, "b")
+            b2bua.bind(call, "b", b_leg.dialog, b_leg)
             b2bua.publish(call, "answered")
 
         def b_failed(status: int) -> None:
@@ -312,7 +297,7 @@ class CallControl:
             from_user=to_number,
             from_display=f"Växla → {to_number}",
             to_user=from_ext,
-            on_ringing=a_ringing,
+            on_ringing=lambda: None,
             on_answer=a_answered,
             on_fail=a_failed,
             timeout=timeout,
@@ -441,11 +426,7 @@ class CallControl:
         )
         new.b = t_leg
         new.forks[t_leg.txn_id] = t_leg
-        b2bua.calls[outcome.call_id] = new
-        b2bua.calls_by_a_txn[new.a_txn] = new
-        b2bua.dialogs[(stay_dialog.call_id, stay_dialog.local_tag)] = (new, "a")
-        b2bua.dialogs[(t_leg.dialog.call_id, t_leg.dialog.local_tag)] = (new, "b")
-        b2bua.b_call_ids[t_leg.dialog.call_id] = (new, t_leg)
-        b2bua.active += 1
-        b2bua.metrics.active_calls.set(b2bua.active)
+        b2bua.adopt(new, outcome.call_id)
+        b2bua.bind(new, "a", stay_dialog)
+        b2bua.bind(new, "b", t_leg.dialog, t_leg)
         b2bua.publish(new, "answered")

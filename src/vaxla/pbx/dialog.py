@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vaxla.sip.headers import Headers
 from vaxla.sip.message import Request, Response, new_branch
@@ -40,7 +40,6 @@ class Dialog:
     local_cseq: int
     peer: Peer  # where in-dialog requests go: the flow the dialog was set up on
     confirmed: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
     def request(
         self,
