@@ -9,6 +9,7 @@ import pytest
 from tests.peers.audio import tone_present
 from tests.peers.baresip import BaresipPhone
 from tests.peers.fixtures import BaresipFactory
+from tests.support.phones import registered_phone
 from tests.support.server import VaxlaProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers]
@@ -19,13 +20,7 @@ HZ = {"1001": 440.0, "1002": 1000.0, "1003": 1600.0}
 async def _phones(
     node: VaxlaProcess, factory: BaresipFactory, *numbers: str
 ) -> dict[str, BaresipPhone]:
-    phones = {}
-    for number in numbers:
-        node.add_extension(number, f"secret-{number}")
-        phone = await factory(f"p{number}", tone_hz=HZ[number])
-        await phone.register(number, f"secret-{number}", node.sip_addr)
-        phones[number] = phone
-    return phones
+    return {n: await registered_phone(node, factory, n, tone_hz=HZ[n]) for n in numbers}
 
 
 async def _wait_until(predicate, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]

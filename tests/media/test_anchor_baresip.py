@@ -12,23 +12,14 @@ import numpy as np
 import pytest
 
 from tests.peers.audio import read_wav, tone_present, tone_snr_db
-from tests.peers.baresip import BaresipPhone
 from tests.peers.fixtures import BaresipFactory
+from tests.support.phones import registered_phone
 from tests.support.server import VaxlaProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers]
 
 ALICE_HZ = 440.0
 BOB_HZ = 1000.0
-
-
-async def _phone(
-    node: VaxlaProcess, factory: BaresipFactory, ext: str, **kwargs: object
-) -> BaresipPhone:
-    node.add_extension(ext, f"pw-{ext}")
-    phone = await factory(f"p{ext}", **kwargs)
-    await phone.register(ext, f"pw-{ext}", node.sip_addr)
-    return phone
 
 
 def _stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
@@ -44,8 +35,8 @@ async def test_anchored_call_recorded_stereo_with_mp3(
     anchoring_node: VaxlaProcess, baresip_factory: BaresipFactory, tmp_path: Path
 ) -> None:
     node = anchoring_node
-    alice = await _phone(node, baresip_factory, "1001", tone_hz=ALICE_HZ)
-    bob = await _phone(node, baresip_factory, "1002", tone_hz=BOB_HZ)
+    alice = await registered_phone(node, baresip_factory, "1001", tone_hz=ALICE_HZ)
+    bob = await registered_phone(node, baresip_factory, "1002", tone_hz=BOB_HZ)
     await alice.dial(f"sip:1002@{node.sip_addr}")
     await alice.wait_event("CALL_ESTABLISHED", 10)
     await bob.wait_event("CALL_ESTABLISHED", 10)
@@ -121,8 +112,8 @@ async def test_live_call_switched_to_anchored_and_back_by_reinvite(
 ) -> None:
     """media.anchor = never: the call starts direct, is anchored by re-INVITEs
     (recorded while anchored), then released to direct media again."""
-    alice = await _phone(node, baresip_factory, "1001", tone_hz=ALICE_HZ)
-    bob = await _phone(node, baresip_factory, "1002", tone_hz=BOB_HZ)
+    alice = await registered_phone(node, baresip_factory, "1001", tone_hz=ALICE_HZ)
+    bob = await registered_phone(node, baresip_factory, "1002", tone_hz=BOB_HZ)
     await alice.dial(f"sip:1002@{node.sip_addr}")
     await alice.wait_event("CALL_ESTABLISHED", 10)
     await bob.wait_event("CALL_ESTABLISHED", 10)

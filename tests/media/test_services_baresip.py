@@ -10,21 +10,12 @@ import pytest
 
 from tests.media.conftest import speechlike_wav
 from tests.peers.audio import best_alignment, read_wav, tone_snr_db, write_wav
-from tests.peers.baresip import BaresipPhone
 from tests.peers.fixtures import BaresipFactory
+from tests.support.phones import registered_phone
 from tests.support.server import VaxlaProcess
 from vaxla.media.tones import dtmf_sequence
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers]
-
-
-async def _phone(
-    node: VaxlaProcess, factory: BaresipFactory, ext: str, **kwargs: object
-) -> BaresipPhone:
-    node.add_extension(ext, f"pw-{ext}")
-    phone = await factory(f"p{ext}", **kwargs)
-    await phone.register(ext, f"pw-{ext}", node.sip_addr)
-    return phone
 
 
 def _dtmf_records(node: VaxlaProcess) -> list[dict[str, object]]:
@@ -35,7 +26,7 @@ async def test_echo_returns_what_was_sent(
     node: VaxlaProcess, baresip_factory: BaresipFactory, tmp_path: Path
 ) -> None:
     source = speechlike_wav(tmp_path / "speech.wav", 10.0)
-    phone = await _phone(node, baresip_factory, "1001", source_wav=source)
+    phone = await registered_phone(node, baresip_factory, "1001", source_wav=source)
     await phone.dial(f"sip:9000@{node.sip_addr}")
     await phone.wait_event("CALL_ESTABLISHED", 10)
     await asyncio.sleep(4.0)
@@ -60,7 +51,7 @@ async def test_dtmf_rfc4733_and_inband_reach_the_service(
     node: VaxlaProcess, baresip_factory: BaresipFactory, tmp_path: Path
 ) -> None:
     # RFC 4733 from baresip's keypad
-    phone = await _phone(node, baresip_factory, "1001", tone_hz=300.0)
+    phone = await registered_phone(node, baresip_factory, "1001", tone_hz=300.0)
     await phone.dial(f"sip:9000@{node.sip_addr}")
     await phone.wait_event("CALL_ESTABLISHED", 10)
     await asyncio.sleep(0.5)
@@ -76,7 +67,7 @@ async def test_dtmf_rfc4733_and_inband_reach_the_service(
     # in-band tones from a file used as the microphone
     tones = dtmf_sequence("2580*", on_ms=120, off_ms=120, lead_ms=800)
     wav = write_wav(tmp_path / "dtmf.wav", np.concatenate([tones, np.zeros(8000)]) / 32768)
-    inband = await _phone(node, baresip_factory, "1002", source_wav=wav)
+    inband = await registered_phone(node, baresip_factory, "1002", source_wav=wav)
     await inband.dial(f"sip:9000@{node.sip_addr}")
     await inband.wait_event("CALL_ESTABLISHED", 10)
     await asyncio.sleep(3.0)
@@ -91,7 +82,8 @@ async def test_conference_each_hears_the_others_not_itself(
 ) -> None:
     tones = {"1001": 500.0, "1002": 1100.0, "1003": 1700.0}
     phones = {
-        ext: await _phone(node, baresip_factory, ext, tone_hz=hz) for ext, hz in tones.items()
+        ext: await registered_phone(node, baresip_factory, ext, tone_hz=hz)
+        for ext, hz in tones.items()
     }
     for phone in phones.values():
         await phone.dial(f"sip:9002@{node.sip_addr}")
@@ -114,7 +106,7 @@ async def test_conference_each_hears_the_others_not_itself(
 
 
 async def test_readback_speaks_swedish(node: VaxlaProcess, baresip_factory: BaresipFactory) -> None:
-    phone = await _phone(node, baresip_factory, "1001", tone_hz=300.0)
+    phone = await registered_phone(node, baresip_factory, "1001", tone_hz=300.0)
     await phone.dial(f"sip:9001@{node.sip_addr}")
     await phone.wait_event("CALL_ESTABLISHED", 10)
     await asyncio.sleep(6.0)
