@@ -118,16 +118,7 @@ class PhoneAuth:
 
         secrets = await self.extensions.secrets(username)
         if secrets is None or not secrets.enabled:
-            self.throttle.failed(source, now)
-            log.info(
-                "auth failed",
-                extra={
-                    "user": username,
-                    "reason": "unknown-user",
-                    "peer": f"{peer.host}:{peer.port}",
-                },
-            )
-            return AuthOutcome(status=403)
+            return self._refuse(peer, username, "unknown-user", now)
 
         def lookup(user: str, realm: str, algorithm: str) -> str | None:
             if user != username or realm != secrets.realm:
@@ -141,9 +132,14 @@ class PhoneAuth:
             return self._challenge(proxy, secrets, stale=True)
         if result.reason in ("replay", "no-credentials", "bad-nonce"):
             return self._challenge(proxy, secrets, stale=False)
-        self.throttle.failed(source, now)
+        return self._refuse(peer, username, result.reason, now)
+
+    def _refuse(self, peer: Peer, username: str, reason: str, now: float) -> AuthOutcome:
+        """403, counted against the source (same answer for every reason: no user
+        enumeration)."""
+        self.throttle.failed((peer.host, peer.port), now)
         log.info(
             "auth failed",
-            extra={"user": username, "reason": result.reason, "peer": f"{peer.host}:{peer.port}"},
+            extra={"user": username, "reason": reason, "peer": f"{peer.host}:{peer.port}"},
         )
         return AuthOutcome(status=403)
