@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import Field
 
 from vaxla.api.auth import Principal
 from vaxla.directory import schemas as sc
@@ -21,6 +22,8 @@ from vaxla.directory.errors import UnitNotFound
 from vaxla.directory.search import SearchQuery
 from vaxla.directory.service import DirectoryService
 from vaxla.directory.sync.runner import SyncRunner
+from vaxla.pbx.forwarding_api import ActiveForwarding, shown_status
+from vaxla.pbx.forwarding_store import active_forwarding
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API token (error_id unauthorized)"},
@@ -35,6 +38,26 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 Format = Literal["csv", "xml", "json"]
 MEDIA = {"csv": "text/csv; charset=utf-8", "xml": "application/xml", "json": "application/json"}
+
+
+class PhoneStatusWithForwarding(sc.PhoneStatusOut):
+    forwarding: list[ActiveForwarding] | None = Field(
+        None, description="Call forwarding in force (left out when none), R83"
+    )
+
+
+class PersonWithStatusOut(sc.PersonOut):
+    phone_status: list[PhoneStatusWithForwarding] | None = None  # type: ignore[assignment]
+
+
+class SearchWithStatusOut(sc.SearchOut):
+    items: list[PersonWithStatusOut]  # type: ignore[assignment]
+
+
+class ExtensionStatusWithForwardingOut(sc.ExtensionStatusOut):
+    forwarding: list[ActiveForwarding] = Field(
+        default_factory=list, description="Call forwarding in force, unconditional first"
+    )
 
 
 def _diversion_request(body: sc.DiversionIn) -> DiversionRequest:
@@ -59,11 +82,20 @@ def build_router(
     who = Depends(principal)
     d = "/api/v1/directory"
 
+    async def with_forwarding(people: list[dict[str, Any]], p: Principal) -> None:
+        """Put each extension's call forwarding into the phone status shown (R83)."""
+        statuses = [st for person in people for st in person.get("phone_status") or []]
+        found = await active_forwarding(service.db, (st["extension"] for st in statuses))
+        for st in statuses:
+            rules = found.get(st["extension"])
+            if rules:
+                st["forwarding"] = shown_status(p, st["extension"], rules)
+
     # ---------------------------------------------------------------- people
 
     @router.get(
         f"{d}/people",
-        response_model=sc.SearchOut,
+        response_model=SearchWithStatusOut,
         tags=["directory"],
         response_model_exclude_unset=True,
     )
@@ -97,7 +129,9 @@ def build_router(
             include_inactive=include_inactive,
             limit=limit,
         )
-        return await service.search(query, p)
+        found = await service.search(query, p)
+        await with_forwarding(found["items"], p)
+        return found
 
     @router.post(
         f"{d}/people",
@@ -111,12 +145,14 @@ def build_router(
 
     @router.get(
         f"{d}/people/{{person_id}}",
-        response_model=sc.PersonOut,
+        response_model=PersonWithStatusOut,
         tags=["directory"],
         response_model_exclude_unset=True,
     )
     async def get_person(person_id: int, p: Principal = who) -> dict[str, Any]:
-        return await service.get(person_id, p)
+        person = await service.get(person_id, p)
+        await with_forwarding([person], p)
+        return person
 
     @router.patch(
         f"{d}/people/{{person_id}}",
@@ -181,12 +217,16 @@ def build_router(
 
     @router.get(
         f"{d}/extensions/{{number}}/status",
-        response_model=sc.ExtensionStatusOut,
+        response_model=ExtensionStatusWithForwardingOut,
         tags=["diversions"],
     )
     async def extension_status(number: str, p: Principal = who) -> dict[str, Any]:
-        """Who is on the extension, their diversions, registered or not (R83)."""
-        return await service.extension_status(number, p)
+        """Who is on the extension, their diversions, registered or not, and
+        its call forwarding (R83)."""
+        status = await service.extension_status(number, p)
+        rules = (await active_forwarding(service.db, [number])).get(number, ())
+        status["forwarding"] = shown_status(p, number, rules)
+        return status
 
     # ---------------------------------------------------------------- organisation
 

@@ -1,4 +1,5 @@
-"""Call control and presence for consoles: /api/v1/calls/..., /api/v1/presence."""
+"""Call control, presence and call forwarding for consoles: /api/v1/calls/...,
+/api/v1/presence, /api/v1/extensions/{number}/forwarding."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
 from vaxla.api.auth import Principal, require_roles
+from vaxla.pbx import forwarding_api
 from vaxla.pbx.b2bua import B2BUA, CallState
 from vaxla.pbx.call_control import CallControl
+from vaxla.pbx.forwarding_api import ActiveForwarding, shown_status
 
 CONTROL_ROLES = ("operator", "supervisor", "agent")
 
@@ -28,6 +31,13 @@ class TransferIn(BaseModel):
 
 class CallRef(BaseModel):
     call_id: str
+
+
+class PresenceDetail(BaseModel):
+    state: str = Field(description="free | ringing | busy | unregistered")
+    forwarding: list[ActiveForwarding] = Field(
+        default_factory=list, description="Call forwarding in force, unconditional first"
+    )
 
 
 class LiveCall(BaseModel):
@@ -76,14 +86,37 @@ def build_router(
             if c.state is not CallState.ENDED
         ]
 
-    @router.get("/presence", response_model=dict[str, str])
+    @router.get("/presence", response_model=dict[str, str] | dict[str, PresenceDetail])
     async def presence(
         extensions: str = Query(..., description="Comma-separated extensions", max_length=4000),
-        _: Principal = anyone,
-    ) -> dict[str, str]:
-        """free | ringing | busy | unregistered for each extension."""
+        detail: bool = Query(
+            False, description="Also the call forwarding in force: {state, forwarding} (R83)"
+        ),
+        p: Principal = anyone,
+    ) -> dict[str, str] | dict[str, PresenceDetail]:
+        """free | ringing | busy | unregistered for each extension; with
+        ``detail=true`` each also with its call forwarding."""
         now = clock()
         wanted = [e.strip() for e in extensions.split(",") if e.strip()][:500]
-        return {e: b2bua.extension_state(e, now) for e in wanted}
+        if not detail:
+            return {e: b2bua.extension_state(e, now) for e in wanted}
+        await b2bua.forwarding.table()
+        out: dict[str, PresenceDetail] = {}
+        for e in wanted:
+            status = b2bua.extension_status(e, now)
+            out[e] = PresenceDetail(
+                state=status.state,
+                forwarding=[
+                    ActiveForwarding.model_validate(f)
+                    for f in shown_status(p, e, status.forwarding)
+                ],
+            )
+        return out
 
-    return router
+    routes = APIRouter()
+    routes.include_router(router)
+    routes.include_router(
+        forwarding_api.build_router(b2bua.forwarding, b2bua.is_internal, principal),
+        prefix="/api/v1",
+    )
+    return routes

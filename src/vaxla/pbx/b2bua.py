@@ -5,11 +5,17 @@ A caller's INVITE is authenticated (407), the dialled extension looked up
 every registered contact of the callee. The first 2xx wins; the other forks
 are cancelled. Provisional responses, the answer, re-INVITEs, INFO and BYE
 are passed from one dialog to the other. Each call ends in a call record.
+
+Call forwarding (``vaxla.pbx.forwarding``) decides where a call rings: the
+callee's unconditional and not-reachable rules before any phone rings, its
+busy and no-answer rules when its phones fail or the no-answer time runs
+out. A forwarded INVITE carries a ``Diversion`` header (RFC 5806).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import time
@@ -22,6 +28,19 @@ from vaxla.net.stack import SipStack
 from vaxla.pbx.cdr import CallOutcome, CallRecordWriter
 from vaxla.pbx.dialog import ALLOW, Dialog, LocalAddress, build_cancel, remote_target_of
 from vaxla.pbx.extensions import ExtensionStore
+from vaxla.pbx.forwarding import (
+    CallPath,
+    ForwardingRule,
+    ForwardKind,
+    diversion_hops,
+    is_external,
+    kind_for_failure,
+    next_step,
+    parse_star_code,
+    resolve,
+)
+from vaxla.pbx.forwarding_codes import ForwardingCodeService
+from vaxla.pbx.forwarding_store import ForwardingStore
 from vaxla.pbx.location import LocationService
 from vaxla.pbx.phone_auth import PhoneAuth
 from vaxla.pbx.services import (
@@ -78,6 +97,9 @@ class BLeg:
     cancel_wanted: bool = False
     status: int | None = None
     ack: Request | None = None
+    number: str = ""  # the extension this leg rings
+    # Left behind by call forwarding: its answers no longer decide the call.
+    retired: bool = False
 
 
 @dataclass(slots=True)
@@ -116,6 +138,8 @@ class Call:
     leaving_side: str | None = None
     # The last SDP each phone sent ("a"/"b"), as it sent it: for re-anchoring.
     last_sdp: dict[str, bytes] = field(default_factory=dict)
+    # Where the call has been sent (the number dialled and each forwarding step).
+    path: CallPath | None = None
 
     def side_dialog(self, side: str) -> Dialog | None:
         if side == "a":
@@ -125,6 +149,25 @@ class Call:
 
 def _over(call: Call) -> bool:
     return call.state is CallState.ENDED
+
+
+def _routing(call: Call) -> bool:
+    return call.state in (CallState.ROUTING, CallState.RINGING)
+
+
+def _current_forks_failed(call: Call) -> bool:
+    """Every fork of the current callee failed (forks left behind by call
+    forwarding do not count; none at all while the next callee is looked up)."""
+    current = [f for f in call.forks.values() if not f.retired]
+    return bool(current) and all(f.state is LegState.FAILED for f in current)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionStatus:
+    """What a console shows of an extension: phone state and forwarding (R83)."""
+
+    state: str  # unregistered | free | ringing | busy
+    forwarding: tuple[ForwardingRule, ...] = ()
 
 
 def _without_tag(addr: NameAddr) -> str:
@@ -145,6 +188,7 @@ class B2BUA:
         no_answer_timeout: float,
         trusted_hosts: set[str],
         clock: Callable[[], float] = time.time,
+        forwarding: ForwardingStore | None = None,
     ) -> None:
         self.stack = stack
         self.auth = auth
@@ -173,7 +217,9 @@ class B2BUA:
         # Live calls by id (the caller-side Call-ID), and the event bus that
         # tells the consoles about them.
         self.calls: dict[str, Call] = {}
-        self.bus: EventBus | None = None
+        # Call forwarding settings (durable; the bus hears of their changes).
+        self.forwarding = forwarding if forwarding is not None else ForwardingStore(extensions.db)
+        self._bus: EventBus | None = None
         # Client transactions started by call-control features (click-to-call,
         # transfer): txn id -> (on_response, on_timeout).
         self.watchers: dict[str, tuple[Callable[[Response], None], Callable[[], None]]] = {}
@@ -181,6 +227,15 @@ class B2BUA:
     @property
     def me(self) -> LocalAddress:
         return LocalAddress(self.stack.host, self.stack.port)
+
+    @property
+    def bus(self) -> EventBus | None:
+        return self._bus
+
+    @bus.setter
+    def bus(self, bus: EventBus | None) -> None:
+        self._bus = bus
+        self.forwarding.bus = bus
 
     # -- the caller's INVITE ---------------------------------------------------
 
@@ -217,6 +272,9 @@ class B2BUA:
         }
         if state == "ended":
             data["result"] = o.result
+        if o.forwarded_from is not None:
+            data["forwarded_from"] = o.forwarded_from
+            data["forward_kind"] = o.forward_kind
         self.bus.publish("call.state", data)
 
     def extension_state(self, extension: str, now: float) -> str:
@@ -233,6 +291,13 @@ class B2BUA:
         if state == "free" and not self.location.lookup(extension, now):
             return "unregistered"
         return state
+
+    def extension_status(self, extension: str, now: float) -> ExtensionStatus:
+        """Phone state and the forwarding in force (from the latest snapshot:
+        ``await self.forwarding.table()`` first for one at most seconds old)."""
+        settings = self.forwarding.cached(extension)
+        rules = settings.active() if settings is not None else ()
+        return ExtensionStatus(self.extension_state(extension, now), rules)
 
     def current_call(self, extension: str) -> Call | None:
         """The extension's live call (an answered one first, else a ringing one)."""
@@ -286,7 +351,9 @@ class B2BUA:
         self.adopt(call)
         if request.body:
             call.last_sdp["a"] = request.body
-        service = self.services.get(callee)
+        service = self.services.get(callee) or self._forwarding_code(
+            callee, trusted=peer.host in self.trusted_hosts
+        )
         if service is not None:
             self._start_service(call, service)
             return
@@ -295,21 +362,150 @@ class B2BUA:
             return
         if call.state is CallState.ENDED:  # cancelled while we looked up
             return
-        contacts = self.location.lookup(callee, now)
+        hops, diverters = diversion_hops(request.headers.get_raw("Diversion"))
+        call.path = CallPath(callee, prior_hops=hops, prior_diverters=diverters)
+        await self._route(call, now)
+
+    async def _route(self, call: Call, now: float) -> None:
+        """Ring the phones of the call's current callee, after following its
+        unconditional and not-reachable forwarding; start its no-answer time."""
+        assert call.path is not None
+        table = await self.forwarding.table()
+        if not _routing(call):
+            return
+        found = resolve(table, call.path, lambda ext: bool(self.location.lookup(ext, now)))
+        if found.refused is not None:
+            log.info(
+                "forwarding stopped",
+                extra={
+                    "call_id": call.a_dialog.call_id,
+                    "reason": found.refused.value,
+                    "at": found.target,
+                },
+            )
+        number = found.target
+        if found.steps:
+            self._diverted(call, found.path)
+            service = self.services.get(number)
+            if service is not None:
+                self._start_service(call, service)
+                return
+            if is_external(number) or not await self.extensions.exists(number):
+                self._fail_forwarding(call, number)
+                return
+            if not _routing(call):
+                return
+        contacts = self.location.lookup(number, now)
         if not contacts:
             self._fail(call, 480, "unavailable")
             return
         # No explicit 100 Trying: the callee's 180 usually comes first, and the
         # transaction layer sends 100 itself after 200 ms otherwise.
-        if self.media_anchor is not None and request.body:
-            call.media = await self.media_anchor.prepare(request.call_id, caller, callee)
+        a = call.a_invite
+        caller = call.outcome.caller
+        if self.media_anchor is not None and a.body and call.media is None:
+            call.media = await self.media_anchor.prepare(a.call_id, caller, number)
             if _over(call):  # the caller gave up meanwhile
                 await self._close_media(call)
                 return
+        if not _routing(call):
+            return
         for contact in contacts:
-            self._fork(call, caller, callee, contact.uri, contact.peer)
+            self._fork(call, caller, number, contact.uri, contact.peer)
+        settings = table.get(number)
+        if settings is not None and settings.rule(ForwardKind.NO_ANSWER) is not None:
+            timeout = float(settings.no_answer_seconds)
+        else:
+            timeout = self.no_answer_timeout
         loop = asyncio.get_running_loop()
-        call.no_answer = loop.call_later(self.no_answer_timeout, self._no_answer, call)
+        call.no_answer = loop.call_later(timeout, self._no_answer, call)
+
+    def _forwarding_code(self, dialled: str, *, trusted: bool) -> CallService | None:
+        """The service for a forwarding code (``*21*1003#``) the caller dialled
+        for their own extension; it confirms with a tone from the media engine."""
+        if dialled[:1] not in ("*", "#") or trusted or parse_star_code(dialled) is None:
+            return None
+        engine = getattr(self.media_anchor, "engine", None)  # the media feature's engine
+        if engine is None:
+            return None
+        return ForwardingCodeService(self.forwarding, self.is_internal, engine)
+
+    async def is_internal(self, number: str) -> bool:
+        """A number Växla rings itself: an extension or a service number."""
+        return number in self.services or await self.extensions.exists(number)
+
+    def _diverted(self, call: Call, path: CallPath) -> None:
+        """The call now goes where ``path`` ends: the record and consoles say so."""
+        call.path = path
+        o = call.outcome
+        if not path.diversions:
+            o.callee, o.forwarded_from, o.forward_kind = path.dialled, None, None
+            return
+        last = path.diversions[-1]
+        o.callee = last.target
+        o.forwarded_from = path.dialled
+        o.forward_kind = last.kind.value
+        log.info(
+            "call forwarded",
+            extra={
+                "call_id": call.a_dialog.call_id,
+                "from": last.diverter,
+                "to": last.target,
+                "kind": last.kind.value,
+                "hops": path.hops,
+            },
+        )
+
+    def _divert(self, call: Call, kind: ForwardKind) -> bool:
+        """Forward a call that is ringing (or was refused) by the current
+        callee's rule of ``kind``; False when no rule applies."""
+        path = call.path
+        if path is None or not _routing(call):
+            return False
+        step = next_step(self.forwarding.cached(path.current), kind, path)
+        if step.diversion is None:
+            if step.refused is not None:
+                log.info(
+                    "forwarding stopped",
+                    extra={
+                        "call_id": call.a_dialog.call_id,
+                        "reason": step.refused.value,
+                        "at": path.current,
+                    },
+                )
+            return False
+        for leg in call.forks.values():
+            if not leg.retired:
+                leg.retired = True
+                if leg.state in (LegState.CALLING, LegState.EARLY):
+                    self._cancel_fork(leg)
+        if call.no_answer is not None:
+            call.no_answer.cancel()
+            call.no_answer = None
+        self._diverted(call, path.then(step.diversion))
+        if call.state is CallState.RINGING:
+            self.publish(call, "ringing")  # the consoles see who rings now
+
+        async def reroute() -> None:
+            try:
+                await self._route(call, self.clock())
+            except Exception:
+                log.exception("forwarding %s failed", call.a_dialog.call_id)
+                self._fail(call, 500, "failed")
+
+        task = asyncio.get_running_loop().create_task(reroute())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    def _fail_forwarding(self, call: Call, number: str) -> None:
+        """A forwarding target Växla cannot ring: 480 with a Warning saying why."""
+        if is_external(number):
+            text = f"forwarding to {number} needs an external line (trunk); none is configured"
+        else:
+            text = f"forwarding target {number} does not exist"
+        warning = f'399 {self.me.host} "{text}"'
+        self._fail(call, 480, "unavailable", headers=[("Warning", warning)])
 
     def _fork(self, call: Call, caller: str, callee: str, contact_uri: str, peer: Peer) -> None:
         a = call.a_invite
@@ -334,9 +530,15 @@ class B2BUA:
         mf = a.max_forwards
         invite.headers.set("Max-Forwards", str((mf if mf is not None else 70) - 1))
         invite.headers.add("Allow", ALLOW)
+        if call.path is not None and call.path.diversions:
+            # RFC 5806: the most recent diversion first, then those the call came with.
+            for d in reversed(call.path.diversions):
+                invite.headers.add("Diversion", d.header(me.host))
+            for value in a.headers.get_raw("Diversion"):
+                invite.headers.add("Diversion", value)
         invite.invalidate()
         txn_id = self.stack.send_request(invite, peer)
-        leg = BLeg(invite, txn_id, contact_uri, peer, dialog)
+        leg = BLeg(invite, txn_id, contact_uri, peer, dialog, number=callee)
         call.forks[txn_id] = leg
         self.forks[txn_id] = (call, leg)
         self.bind(call, "b", dialog, leg)
@@ -373,6 +575,8 @@ class B2BUA:
             if leg.cancel_wanted:
                 self._send_cancel(leg)
                 return
+            if leg.retired:
+                return
             if response.to.tag:
                 leg.state = LegState.EARLY
                 leg.dialog.remote_tag = response.to.tag
@@ -396,10 +600,12 @@ class B2BUA:
         leg.state = LegState.FAILED
         leg.status = status
         self._forget_fork(leg)
-        if call.state in (CallState.ROUTING, CallState.RINGING) and all(
-            f.state is LegState.FAILED for f in call.forks.values()
-        ):
-            best = min((f.status or 500 for f in call.forks.values()), key=_rank)
+        if _routing(call) and _current_forks_failed(call):
+            current = [f for f in call.forks.values() if not f.retired]
+            best = min((f.status or 500 for f in current), key=_rank)
+            kind = kind_for_failure(best)
+            if kind is not None and self._divert(call, kind):
+                return
             result = {486: "busy", 600: "busy", 603: "rejected", 408: "no-answer", 480: "no-answer"}
             self._fail(call, 480 if best == 408 else best, result.get(best, "rejected"))
 
@@ -415,6 +621,14 @@ class B2BUA:
             leg.state = LegState.ENDED
             self._forget_fork(leg)
             return
+        if leg.retired and call.path is not None:
+            # A phone answered just as forwarding moved the call on: it has it.
+            keep = call.path.diversions
+            for i, d in enumerate(keep):
+                if d.diverter == leg.number:
+                    keep = keep[:i]
+                    break
+            self._diverted(call, dataclasses.replace(call.path, diversions=keep))
         leg.state = LegState.CONFIRMED
         call.state = CallState.ANSWERED
         call.b = leg
@@ -595,17 +809,19 @@ class B2BUA:
             leg.state = LegState.FAILED
             leg.status = resp_status
             self._forget_fork(leg)
-            if call.state in (CallState.ROUTING, CallState.RINGING) and all(
-                f.state is LegState.FAILED for f in call.forks.values()
-            ):
+            if _routing(call) and _current_forks_failed(call):
+                if self._divert(call, ForwardKind.NO_ANSWER):
+                    return
                 self._fail(call, 480, "no-answer")
 
     # -- call end ---------------------------------------------------------------
 
     def _no_answer(self, call: Call) -> None:
         if call.state in (CallState.ROUTING, CallState.RINGING):
+            if self._divert(call, ForwardKind.NO_ANSWER):
+                return
             for leg in call.forks.values():
-                if leg.state in (LegState.CALLING, LegState.EARLY):
+                if leg.state in (LegState.CALLING, LegState.EARLY) and not leg.retired:
                     self._cancel_fork(leg)
             self._fail(call, 480, "no-answer")
 
@@ -614,14 +830,22 @@ class B2BUA:
         if call is None or call.state in (CallState.ANSWERED, CallState.ENDED):
             return
         for leg in call.forks.values():
-            if leg.state in (LegState.CALLING, LegState.EARLY):
-                self._cancel_fork(leg)
+            if leg.state in (LegState.CALLING, LegState.EARLY) and not leg.retired:
+                self._cancel_fork(leg)  # retired forks were cancelled when forwarded
         self._fail(call, 487, "cancelled")
 
-    def _fail(self, call: Call, status: int, result: str) -> None:
+    def _fail(
+        self,
+        call: Call,
+        status: int,
+        result: str,
+        headers: list[tuple[str, str]] | tuple[()] = (),
+    ) -> None:
         if call.state is CallState.ENDED:
             return
-        self._reply(call.a_txn, call.a_invite, status, to_tag=call.a_dialog.local_tag)
+        self._reply(
+            call.a_txn, call.a_invite, status, to_tag=call.a_dialog.local_tag, headers=headers
+        )
         call.outcome.sip_status = status
         self.finish(call, result)
 
@@ -770,6 +994,11 @@ class B2BUA:
         if found is None:
             return
         call, side = found
+        if side == "a" and call.service is not None:
+            # a service that offered in its 200 OK (delayed offer) gets the answer
+            if call.service.on_ack is not None:
+                call.service.on_ack(request.body)
+            return
         if side == "a" and call.ack_to_b_pending and call.b is not None:
             call.ack_to_b_pending = False
             self._ack(call.b, request.body, request.content_type)

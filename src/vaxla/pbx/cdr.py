@@ -27,6 +27,8 @@ class CallOutcome:
     result: str = "failed"
     sip_status: int | None = None
     hangup_by: str | None = None
+    forwarded_from: str | None = None  # the number dialled, when forwarding moved the call
+    forward_kind: str | None = None
 
 
 def _dt(epoch: float | None) -> datetime | None:
@@ -79,6 +81,8 @@ class CallRecordWriter:
                                 "result": o.result,
                                 "sip_status": o.sip_status,
                                 "hangup_by": o.hangup_by,
+                                "forwarded_from": o.forwarded_from,
+                                "forward_kind": o.forward_kind,
                             }
                             for o in batch
                         ],

@@ -39,6 +39,9 @@ class ServiceCall:
     on_info_dtmf: Callable[[str, int], None] | None = None
     # Called with a re-INVITE offer; returns the SDP answer (default: the same answer).
     on_reoffer: Callable[[bytes], bytes] | None = None
+    # Called with the SDP of the caller's ACK: the answer to an offer the
+    # service put in its 200 OK (delayed offer, RFC 3264 §5 / RFC 3261 §13.2.1).
+    on_ack: Callable[[bytes], None] | None = None
 
     def ring(self) -> None:
         self._ring()

@@ -5,6 +5,7 @@ tables adds its ``models`` module here."""
 from vaxla.auth import models as _auth_models  # noqa: F401
 from vaxla.directory import models as _directory_models  # noqa: F401
 from vaxla.media import models as _media_models  # noqa: F401
+from vaxla.store import forwarding_models as _forwarding_models  # noqa: F401
 from vaxla.store import models  # noqa: F401
 from vaxla.store.models import Base
 

@@ -106,6 +106,10 @@ class CallRecord(Base):
     result: Mapped[str] = mapped_column(String(20))
     sip_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     hangup_by: Mapped[str | None] = mapped_column(String(10), nullable=True)  # caller | callee
+    # Call forwarding: the number dialled whose forwarding sent the call to
+    # ``callee``, and the kind of the last step (always | busy | no-answer | unreachable).
+    forwarded_from: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    forward_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
 
 
 class ApiToken(Base):

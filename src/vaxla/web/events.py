@@ -17,6 +17,8 @@ What a principal sees (:func:`visible`):
 - ``call.state``: operators and supervisors all calls, others their own
   extension's calls only;
 - ``message.left``: roles that see all directory fields;
+- ``forwarding.changed``: everything for roles that see all directory fields
+  and for the extension's own user, only which extension changed for others;
 - anything else: administrators.
 """
 
@@ -59,6 +61,10 @@ def visible(event: BusEvent, p: Principal) -> dict[str, Any] | None:
         return None
     if topic == "message.left" and p.has(*SEE_ALL_FIELDS):
         return data
+    if topic == "forwarding.changed":
+        if p.has(*SEE_ALL_FIELDS) or (p.extension and p.extension == data.get("extension")):
+            return data
+        return {"extension": data.get("extension")}
     return None
 
 

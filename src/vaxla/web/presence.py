@@ -92,11 +92,15 @@ class PhoneStates:
             call_id = str(data.get("call_id", ""))
             caller, callee = str(data.get("caller", "")), str(data.get("callee", ""))
             state = data.get("state")
+            before = self.calls.get(call_id)
             if state == "ended":
                 self.calls.pop(call_id, None)
             elif state in ("ringing", "answered"):
                 self.calls[call_id] = _Call(caller, callee, str(state))
-            self._changed([caller, callee])
+            parties = [caller, callee]
+            if before is not None:  # call forwarding moves a call to another callee
+                parties += [p for p in (before.caller, before.callee) if p not in parties]
+            self._changed(parties)
         elif event.topic == "registration.changed":
             self._changed([str(data.get("extension", ""))])
 

@@ -100,6 +100,30 @@ export function applyPhoneState(extension, state) {
   }
 }
 
+// Call forwarding in force on an extension (R83): [{kind, target, external}],
+// unconditional first. "Vidarekopplad till 1002; Vid upptaget: externt nummer".
+export function forwardingText(forwarding) {
+  if (!forwarding?.length) return "";
+  return forwarding
+    .map((f) => t(`forwarding.status.${f.kind}`, { target: f.target ?? t("forwarding.external") }))
+    .join("; ");
+}
+
+export function forwardingNote(extension, forwarding) {
+  return h(
+    "span",
+    { class: "forwarding", dataset: { ext: extension, set: forwarding?.length ? "yes" : "no" } },
+    forwardingText(forwarding),
+  );
+}
+
+export function applyForwarding(extension, forwarding) {
+  for (const el of document.querySelectorAll(`.forwarding[data-ext="${CSS.escape(extension)}"]`)) {
+    el.dataset.set = forwarding?.length ? "yes" : "no";
+    el.textContent = forwardingText(forwarding);
+  }
+}
+
 // The live event stream: reconnects with ?after=<last position> so nothing is missed.
 export class LiveEvents {
   constructor(onEvent, onGap) {

@@ -1,8 +1,9 @@
 // The operator console: search as you type, person card, diversion, messages,
-// live phone state, incoming call presentation, click-to-call, hang-up, transfer.
+// live phone state and call forwarding, incoming call presentation, click-to-call,
+// hang-up, transfer.
 import {
-  api, applyPhoneState, diversionText, failed, h, isoFromLocal, lang, LiveEvents,
-  loadReasons, localTime, stateBadge, t, toast,
+  api, applyForwarding, applyPhoneState, diversionText, failed, forwardingNote, forwardingText,
+  h, isoFromLocal, lang, LiveEvents, loadReasons, localTime, stateBadge, t, toast,
 } from "./common.js";
 
 const q = document.getElementById("q");
@@ -51,6 +52,11 @@ function extensionOf(person) {
   return (person.phones || []).find((p) => p.kind === "extension")?.number;
 }
 
+// The call forwarding in force on the person's extension (from the search/card status).
+function forwardingOf(person, ext) {
+  return (person.phone_status || []).find((s) => s.extension === ext)?.forwarding || [];
+}
+
 function renderResults(items) {
   results.replaceChildren(
     ...items.map((person, index) => {
@@ -61,6 +67,7 @@ function renderResults(items) {
         h("span", { class: "name" }, `${person.first_name} ${person.last_name}`),
         ext ? h("span", { class: "ext" }, ext) : null,
         ext ? stateBadge(ext, phoneStates.get(ext)) : null,
+        ext ? forwardingNote(ext, forwardingOf(person, ext)) : null,
         h("span", { class: "unit" }, (person.units || []).join(", ")),
         person.diversion ? h("span", { class: "div" }, diversionText(person.diversion)) : null,
       );
@@ -139,11 +146,12 @@ function renderCard(person, messages) {
     ));
   const custom = Object.entries(person.custom || {}).map(([k, v]) => fact(k, String(v)));
   const d = person.diversion;
+  const forwarding = ext ? forwardingOf(person, ext) : [];
   card.hidden = false;
   const parts = [
     h("h2", { id: "card-name" }, `${person.first_name} ${person.last_name}`),
     person.titles?.length ? h("p", { class: "titles" }, person.titles.join(", ")) : null,
-    ext ? h("p", {}, stateBadge(ext, phoneStates.get(ext))) : null,
+    ext ? h("p", {}, stateBadge(ext, phoneStates.get(ext)), " ", forwardingNote(ext, forwarding)) : null,
     h("dl", { class: "facts" },
       fact(t("card.numbers"), h("ul", { class: "phones" }, phones)),
       fact(t("card.units"), (person.units || []).join(", ")),
@@ -154,6 +162,7 @@ function renderCard(person, messages) {
       custom,
     ),
     h("p", { id: "shared", class: "hint" }),
+    ext ? forwardingSection(ext, forwarding) : null,
     h("h3", {}, t("card.diversion")),
     h("p", { id: "card-diversion", class: "diversion-now", dataset: { set: d ? "yes" : "no" } },
       diversionText(d)),
@@ -165,6 +174,29 @@ function renderCard(person, messages) {
   ];
   card.replaceChildren(...parts.filter(Boolean));
   if (ext) showShared(ext, person.id);
+}
+
+// R65: the operator sees an extension's call forwarding and can remove it.
+function forwardingSection(ext, forwarding) {
+  const mayRemove = me?.roles?.some((r) => r === "operator" || r === "admin");
+  return h("div", { class: "card-forwarding" },
+    h("h3", {}, t("card.forwarding")),
+    h("p", { id: "card-forwarding", class: "forwarding-now", dataset: { set: forwarding.length ? "yes" : "no" } },
+      forwarding.length ? forwardingText(forwarding) : t("forwarding.none")),
+    forwarding.length && mayRemove
+      ? h("button", { type: "button", id: "fwd-remove", onclick: () => removeForwarding(ext) }, t("forwarding.remove"))
+      : null,
+  );
+}
+
+async function removeForwarding(ext) {
+  try {
+    await api("DELETE", `/api/v1/extensions/${encodeURIComponent(ext)}/forwarding`);
+    toast(t("forwarding.removed"));
+    if (current) openCard(current.id, false);
+  } catch (error) {
+    failed(error);
+  }
 }
 
 async function showShared(ext, personId) {
@@ -376,6 +408,10 @@ function onEvent(m) {
     applyPhoneState(data.extension, data.state);
   } else if (m.topic === "call.state") {
     onCallState(data);
+  } else if (m.topic === "forwarding.changed") {
+    if (data.forwarding) applyForwarding(data.extension, data.forwarding);
+    else if (results.querySelector(`.forwarding[data-ext="${CSS.escape(data.extension)}"]`)) search();
+    if (current && extensionOf(current) === data.extension) openCard(current.id, false);
   } else if (m.topic === "diversion.changed" || m.topic === "message.left") {
     if (current && data.person_id === current.id) openCard(current.id, false);
     if (m.topic === "diversion.changed" && results.querySelector(`[data-id="${data.person_id}"]`)) search();

@@ -24,13 +24,22 @@ async function showMe() {
   );
   document.getElementById("language").value = me.language;
   await showDiversion();
-  if (me.extension) {
-    const targets = await api("GET", "/api/v1/me/forwarding");
-    for (const item of targets) {
-      const input = document.querySelector(`#fwd-form input[data-kind="${item.kind}"]`);
-      if (input) input.value = item.target;
-    }
+  await showForwarding();
+}
+
+function forwardingPath() {
+  return `/api/v1/extensions/${encodeURIComponent(me.extension)}/forwarding`;
+}
+
+// Call forwarding of the own extension (switched off rules show as empty).
+async function showForwarding() {
+  if (!me.extension) return;
+  const fwd = await api("GET", forwardingPath());
+  for (const input of document.querySelectorAll("#fwd-form input[data-kind]")) {
+    const rule = fwd.rules.find((r) => r.kind === input.dataset.kind && r.enabled);
+    input.value = rule ? rule.target : "";
   }
+  document.getElementById("fwd-seconds").value = fwd.no_answer_seconds;
 }
 
 async function showDiversion() {
@@ -71,11 +80,16 @@ document.getElementById("my-div-clear").addEventListener("click", async () => {
 
 document.getElementById("fwd-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const items = [...document.querySelectorAll("#fwd-form input[data-kind]")]
+  if (!me.extension) {
+    toast(t("error.no-extension"), "error");
+    return;
+  }
+  const rules = [...document.querySelectorAll("#fwd-form input[data-kind]")]
     .filter((input) => input.value.trim())
     .map((input) => ({ kind: input.dataset.kind, target: input.value.replace(/[\s-]/g, ""), enabled: true }));
+  const seconds = Number(document.getElementById("fwd-seconds").value) || 20;
   try {
-    await api("PUT", "/api/v1/me/forwarding", items);
+    await api("PUT", forwardingPath(), { rules, no_answer_seconds: seconds });
     toast(t("mypages.forwarding_saved"));
   } catch (error) {
     failed(error);
@@ -116,6 +130,7 @@ async function main() {
   await showMe();
   new LiveEvents((m) => {
     if (m.topic === "diversion.changed" && me?.person_id && m.data.person_id === me.person_id) showDiversion();
+    if (m.topic === "forwarding.changed" && me?.extension && m.data.extension === me.extension) showForwarding();
   });
 }
 
