@@ -75,6 +75,9 @@ class BaresipPhone:
     :param sip_port: SIP port (baresip also binds TLS on ``sip_port + 1``);
         chosen free when omitted.
     :param audio_codecs: codec preference written into every account.
+    :param account_params: more parameters for every account, e.g.
+        ``["ptime=30"]`` (30 ms packets; baresip then puts ``a=ptime:30`` in
+        its SDP).
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class BaresipPhone:
         sip_port: int | None = None,
         ctrl_port: int | None = None,
         audio_codecs: str = "PCMA,PCMU",
+        account_params: Iterable[str] = (),
         extra_config: Iterable[str] = (),
         binary: str = BARESIP_BIN,
     ) -> None:
@@ -97,6 +101,7 @@ class BaresipPhone:
         self._fixed_sip_port = sip_port
         self._fixed_ctrl_port = ctrl_port
         self.audio_codecs = audio_codecs
+        self.account_params = list(account_params)
         self._extra_config = list(extra_config)
         self._binary = binary
 
@@ -447,6 +452,7 @@ class BaresipPhone:
         parts.append(f"audio_codecs={self.audio_codecs}")
         if outbound:
             parts.append(f'outbound="{outbound}"')
+        parts.extend(self.account_params)
         parts.extend(params)
         return ";".join(parts)
 
@@ -537,6 +543,11 @@ class BaresipPhone:
     async def hangup(self) -> Event:
         """Hang up (or reject / cancel) the current call."""
         return await self.command("hangup")
+
+    async def call_status(self) -> str:
+        """baresip's ``callstat`` of the current call: both sides' SDP formats and
+        attributes (e.g. ``ptime='30'`` under the remote attributes)."""
+        return str((await self.command("callstat")).get("data", ""))
 
     async def send_dtmf(self, digits: str, interval: float = 0.25) -> None:
         """Send RFC 4733 DTMF, one ``sndcode`` per digit, ``interval`` seconds apart."""

@@ -57,6 +57,7 @@ SCENARIOS: dict[str, ScenarioInfo] = {
     "register.xml": ScenarioInfo("register"),
     "register_wrong_password.xml": ScenarioInfo("register"),
     "uac_call.xml": ScenarioInfo("invite"),
+    "uac_delayed_offer.xml": ScenarioInfo("invite"),
     "uac_cancel.xml": ScenarioInfo("invite"),
     "uac_busy.xml": ScenarioInfo("invite"),
     "uac_noanswer.xml": ScenarioInfo("invite"),

@@ -4,6 +4,10 @@ Registers the service numbers (echo, read-back, conference, listen-in,
 whisper) with the B2BUA, installs the relay anchor, and serves the media
 API: anchored calls and their quality, recordings (start/stop mid-call,
 list, MP3 export).
+
+Listen-in and whisper are for supervisors and operators only: the calling
+extension must be the own extension of an active user holding one of
+:data:`MONITOR_ROLES`. Every use is written to the node's audit log.
 """
 
 from __future__ import annotations
@@ -15,8 +19,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from vaxla.api.auth import require_roles
+from vaxla.auth.audit import record_now
+from vaxla.auth.models import User, UserRole
 from vaxla.errors import NotFound, VaxlaError
 from vaxla.features import NodeContext
 from vaxla.media.anchor import RelayAnchor
@@ -28,6 +35,41 @@ from vaxla.media.services import (
     MonitorService,
     ReadbackService,
 )
+from vaxla.store.db import Database
+
+#: Roles whose own extension may listen in on and whisper into calls.
+MONITOR_ROLES = ("supervisor", "operator")
+
+
+class RoleMonitorPolicy:
+    """Who may listen in and whisper (by the user table), and their audit rows."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def authorise(self, extension: str) -> str | None:
+        """The user name of an active supervisor/operator whose own extension
+        ``extension`` is, or None."""
+        async with self.db.session() as s:
+            name = await s.scalar(
+                select(User.username)
+                .join(UserRole, UserRole.user_id == User.id)
+                .where(
+                    User.extension == extension,
+                    User.active.is_(True),
+                    UserRole.role.in_(MONITOR_ROLES),
+                )
+                .order_by(User.id)
+                .limit(1)
+            )
+        return name
+
+    async def audit(
+        self, *, actor: str, action: str, entity: str, entity_id: str, after: dict[str, Any]
+    ) -> None:
+        await record_now(
+            self.db, actor=actor, action=action, entity=entity, entity_id=entity_id, after=after
+        )
 
 
 class RecordingRequest(BaseModel):
@@ -59,12 +101,13 @@ class MediaFeature:
             s, Path(ctx.settings.data_dir), ctx.db, publish=ctx.bus.publish
         )
         b2bua = ctx.services["b2bua"]
+        policy = RoleMonitorPolicy(ctx.db)
         services: list[tuple[str | None, Any]] = [
             (s.echo_number, EchoService(engine)),
             (s.readback_number, ReadbackService(engine)),
             (s.conference_number, ConferenceService(engine)),
-            (s.listen_number, MonitorService(engine, whisper=False)),
-            (s.whisper_number, MonitorService(engine, whisper=True)),
+            (s.listen_number, MonitorService(engine, whisper=False, policy=policy)),
+            (s.whisper_number, MonitorService(engine, whisper=True, policy=policy)),
         ]
         for number, service in services:
             if number:

@@ -219,7 +219,10 @@ def make_answer(
     The codec is Växla's preference among those offered (PCMA before PCMU);
     telephone-event is kept at the offerer's payload type; other streams are
     rejected with port 0. Växla sends at the offer's ``a=ptime`` when it is
-    20 or 30, else at ``ptime``. Raises :class:`NegotiationError`.
+    20 or 30, else at ``ptime``, and says so in the answer's ``a=ptime``
+    (phones such as baresip follow the answer's value for what they send,
+    so both directions use the offerer's packetisation).
+    Raises :class:`NegotiationError`.
     """
     sd = _parse(offer)
     chosen: tuple[int, AudioCodec] | None = None
@@ -249,7 +252,7 @@ def make_answer(
     answer = _session(address, session_id, version)
     for i, other in enumerate(sd.media):
         if i == index:
-            answer.media.append(_media_section(port, [codec], te_pt, ptime, direction, mux))
+            answer.media.append(_media_section(port, [codec], te_pt, send_ptime, direction, mux))
         else:
             answer.media.append(MediaDescription(other.media, 0, other.proto, other.formats[:1]))
     params = StreamParams(address_r, port_r, rtcp_r, codec, te_pt, send_ptime, direction, mux)

@@ -3,7 +3,9 @@ listen-in and whisper.
 
 Each is a ``CallService`` (see :mod:`vaxla.pbx.services`): it answers the
 caller's offer with a :class:`~vaxla.media.leg.MediaLeg` and plays, listens
-and mixes until the caller hangs up.
+and mixes until the caller hangs up. An INVITE without SDP (delayed offer)
+is answered with Växla's own offer in the 200 OK; the caller's answer comes
+in the ACK.
 """
 
 from __future__ import annotations
@@ -11,16 +13,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
+from vaxla.media.endpoint import RtpEndpoint
 from vaxla.media.engine import MediaEngine
 from vaxla.media.leg import MediaLeg
 from vaxla.media.mixer import FRAME, ConferenceMixer
-from vaxla.media.negotiation import NegotiationError
+from vaxla.media.negotiation import NegotiationError, accept_answer, make_answer, make_offer
 from vaxla.media.numbers_sv import digits_words
 from vaxla.media.player import FifoSource, ToneSource
 from vaxla.media.tones import swedish_tone
 from vaxla.media.tts import PromptError
 from vaxla.pbx.services import ServiceCall
+from vaxla.sip.errors import SipParseError
+
+if TYPE_CHECKING:
+    from vaxla.media.anchor import AnchoredCall
 
 log = logging.getLogger("vaxla.media")
 
@@ -35,12 +45,108 @@ DIGIT_NAMES = {
 }
 
 
+#: How long a 200 OK with Växla's offer waits for the ACK carrying the
+#: answer: 64 × T1, as long as the 2xx is retransmitted (RFC 3261 §13.3.1.4).
+ACK_WAIT = 32.0
+
+
 async def _answer(engine: MediaEngine, call: ServiceCall) -> MediaLeg | None:
+    """A leg answering ``call``: to its offer, or (delayed offer) with Växla's
+    offer. None when the call could not be set up (it is then rejected or
+    hung up)."""
+    if not call.offer:
+        return await _answer_delayed_offer(engine, call)
     try:
         return await engine.answer_service(call)
-    except (NegotiationError, ValueError):
+    except (NegotiationError, SipParseError, ValueError):
         call.reject(488)
         return None
+
+
+def _reoffer_handler(
+    engine: MediaEngine, ep: RtpEndpoint, session_id: str, version: int
+) -> Callable[[bytes], bytes]:
+    """Answers a re-INVITE's offer on ``ep`` (the session's o= version goes on)."""
+    versions = [version]
+
+    def reoffer(sdp: bytes) -> bytes:
+        versions[0] += 1
+        answer, params = make_answer(
+            sdp,
+            engine.advertise,
+            ep.port,
+            session_id=session_id,
+            version=versions[0],
+            ptime=engine.settings.ptime,
+        )
+        ep.start(params)
+        return bytes(answer)
+
+    return reoffer
+
+
+async def _answer_delayed_offer(engine: MediaEngine, call: ServiceCall) -> MediaLeg | None:
+    """The INVITE had no SDP (RFC 3261 §13.2.1): Växla offers G.711 and
+    telephone-event in the 200 OK and takes the answer from the ACK
+    (RFC 3264 §5). A missing or unusable answer ends the call with BYE."""
+    ep = engine.endpoint()
+    await ep.open()
+    session_id = str(secrets.randbelow(10**12))
+    offer = make_offer(
+        engine.advertise, ep.port, session_id=session_id, ptime=engine.settings.ptime
+    )
+    acked: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+    applied = [b""]
+
+    def on_ack(sdp: bytes) -> None:
+        if not acked.done():
+            acked.set_result(sdp)
+        elif sdp and sdp != applied[0]:
+            # the answer in the ACK of a re-INVITE that came without SDP: the
+            # 200 repeated Växla's offer (RFC 3261 §14.2)
+            with contextlib.suppress(NegotiationError, SipParseError, ValueError):
+                ep.start(accept_answer(offer, sdp, ptime=engine.settings.ptime))
+                applied[0] = sdp
+
+    call.on_ack = on_ack
+    call.answer(bytes(offer))
+    ended = asyncio.ensure_future(call.ended.wait())
+    waiting: list[asyncio.Future[Any]] = [acked, ended]
+    try:
+        await asyncio.wait(waiting, timeout=ACK_WAIT, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        ep.close()
+        raise
+    finally:
+        ended.cancel()
+    params = None
+    if not acked.done():  # the caller hung up, or no ACK came
+        acked.cancel()
+    elif not acked.result():
+        log.warning("ACK without the answer to Växla's offer", extra={"call_id": call.call_id})
+    else:
+        try:
+            params = accept_answer(offer, acked.result(), ptime=engine.settings.ptime)
+        except (NegotiationError, SipParseError, ValueError) as exc:
+            log.warning(
+                "no usable answer in the ACK", extra={"call_id": call.call_id, "error": str(exc)}
+            )
+    if params is None:
+        ep.close()
+        call.hangup()
+        return None
+    applied[0] = acked.result()
+    ep.start(params)
+    leg = MediaLeg(
+        ep,
+        engine.clock,
+        call_id=call.call_id,
+        on_digit=engine._digit_event,  # digits published as for any service leg
+    )
+    call.on_info_dtmf = leg.info_digit
+    call.on_reoffer = _reoffer_handler(engine, ep, session_id, 1)
+    leg.start()
+    return leg
 
 
 class EchoService:
@@ -182,49 +288,164 @@ class ConferenceService:
             self.engine.close_leg(leg, call.call_id)
 
 
+class MonitorPolicy(Protocol):
+    """Who may listen in and whisper, and where their use is audited."""
+
+    async def authorise(self, extension: str) -> str | None:
+        """The user allowed to listen in and whisper from ``extension`` (named
+        in the audit log), or None when nobody is."""
+        ...
+
+    async def audit(
+        self, *, actor: str, action: str, entity: str, entity_id: str, after: dict[str, Any]
+    ) -> None:
+        """Write one audit row; raises when it could not be written."""
+        ...
+
+
 class MonitorService:
     """Listen-in (``whisper=False``) or whisper on an anchored call.
 
-    The caller keys the extension whose call to join, then ``#``. Listen-in
-    hears both parties and is not heard; whisper is heard by that
-    extension's party only. Unknown or unanchored calls get the busy tone.
+    Only extensions for which the policy names a user may use it (in a
+    node: users with the supervisor or operator role whose own extension it
+    is); anyone else gets 403 Forbidden. The caller keys the extension whose
+    call to join, then ``#``. Listen-in hears both parties and is not heard;
+    whisper is heard by that extension's party only (the other party hears
+    nothing of it). An unknown or unanchored call gets the busy tone, and so
+    does the supervisor when the call ends first.
+
+    Monitoring a call is intrusive: every attempt is written to the audit log
+    (refused, started with both parties, ended with its duration), logged,
+    and published as a ``media.monitor`` event. The start row is written
+    before the supervisor is connected; if it cannot be written, nobody is.
     """
 
-    def __init__(self, engine: MediaEngine, *, whisper: bool) -> None:
+    DIGIT_TIMEOUT = 20.0
+    POLL = 0.2
+
+    def __init__(
+        self,
+        engine: MediaEngine,
+        *,
+        whisper: bool,
+        policy: MonitorPolicy,
+    ) -> None:
         self.engine = engine
         self.whisper = whisper
+        self.policy = policy
 
-    async def _read_number(self, leg: MediaLeg, call: ServiceCall) -> str:
+    @property
+    def mode(self) -> str:
+        return "whisper" if self.whisper else "listen-in"
+
+    def _event(self, state: str, **data: Any) -> None:
+        log.info(f"monitor {state}", extra={"mode": self.mode, **data})
+        if self.engine.publish is not None:
+            self.engine.publish("media.monitor", {"state": state, "mode": self.mode, **data})
+
+    async def _read_number(self, leg: MediaLeg, call: ServiceCall) -> str | None:
+        """Digits keyed up to ``#``; None when the caller hung up or went quiet."""
         digits = ""
-        while not call.ended.is_set():
-            received = await asyncio.wait_for(leg.digits.get(), 20.0)
-            if received.digit == "#":
-                break
-            digits += received.digit
-        return digits
+        ended = asyncio.ensure_future(call.ended.wait())
+        try:
+            while True:
+                get = asyncio.ensure_future(leg.digits.get())
+                done, _ = await asyncio.wait(
+                    [get, ended], timeout=self.DIGIT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+                )
+                if get not in done:
+                    get.cancel()
+                    return None
+                digit = get.result().digit
+                if digit == "#":
+                    return digits
+                digits += digit
+        finally:
+            ended.cancel()
+
+    async def _busy(self, leg: MediaLeg, call: ServiceCall) -> None:
+        ended = asyncio.ensure_future(call.ended.wait())
+        tone = leg.play(ToneSource(swedish_tone("busy"), 3000))
+        waiting: list[asyncio.Future[Any]] = [tone, ended]
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            tone.cancel()
 
     async def handle(self, call: ServiceCall) -> None:
+        user = await self.policy.authorise(call.caller)
+        if user is None:
+            self._event("refused", by=call.caller, monitor_call_id=call.call_id)
+            with contextlib.suppress(Exception):
+                await self.policy.audit(
+                    actor=f"extension:{call.caller}",
+                    action=f"{self.mode}-refused",
+                    entity="extension",
+                    entity_id=call.caller,
+                    after={"monitor_call_id": call.call_id},
+                )
+            call.reject(403)
+            return
         leg = await _answer(self.engine, call)
         if leg is None:
             return
-        detach = None
         try:
-            with contextlib.suppress(TimeoutError):
-                extension = await self._read_number(leg, call)
-                anchored = self.engine.anchored.get(self.engine.by_extension.get(extension, ""))
-                if anchored is None:
-                    await leg.play(ToneSource(swedish_tone("busy"), 3000))
-                    return
-                side = "a" if anchored.caller == extension else "b"
-                detach = (
-                    anchored.add_whisper(leg, side) if self.whisper else anchored.add_listener(leg)
-                )
-                log.info(
-                    "monitor attached",
-                    extra={"call_id": anchored.call_id, "by": call.caller, "whisper": self.whisper},
-                )
-                await call.ended.wait()
+            extension = await self._read_number(leg, call)
+            if extension is None:
+                return
+            anchored = self.engine.anchored.get(self.engine.by_extension.get(extension, ""))
+            if anchored is None or anchored.closed:
+                self._event("no-call", by=call.caller, target=extension)
+                await self._busy(leg, call)
+                return
+            await self._attach(leg, call, user, extension, anchored)
         finally:
-            if detach is not None:
-                detach()
             self.engine.close_leg(leg, call.call_id)
+
+    async def _attach(
+        self, leg: MediaLeg, call: ServiceCall, user: str, extension: str, anchored: AnchoredCall
+    ) -> None:
+        who = {
+            "call_id": anchored.call_id,
+            "by": call.caller,
+            "user": user,
+            "target": extension,
+            "monitor_call_id": call.call_id,
+        }
+        parties = {"caller": anchored.caller, "callee": anchored.callee}
+        try:
+            await self.policy.audit(
+                actor=user,
+                action=f"{self.mode}-start",
+                entity="call",
+                entity_id=anchored.call_id,
+                after={**who, **parties},
+            )
+        except Exception:
+            log.exception("monitor not connected: the audit row could not be written")
+            await self._busy(leg, call)
+            return
+        side = "a" if anchored.caller == extension else "b"
+        detach = anchored.add_whisper(leg, side) if self.whisper else anchored.add_listener(leg)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        self._event("started", **who, **parties)
+        try:
+            while not call.ended.is_set() and not anchored.closed:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(call.ended.wait(), self.POLL)
+        finally:
+            detach()
+            seconds = round(loop.time() - started, 1)
+            self._event("ended", **who, seconds=seconds)
+            with contextlib.suppress(Exception):
+                await self.policy.audit(
+                    actor=user,
+                    action=f"{self.mode}-end",
+                    entity="call",
+                    entity_id=anchored.call_id,
+                    after={**who, "seconds": seconds},
+                )
+        if not call.ended.is_set():  # the monitored call ended first
+            await self._busy(leg, call)

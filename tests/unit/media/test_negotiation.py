@@ -35,6 +35,7 @@ def test_answer_prefers_pcma_keeps_telephone_event_and_rejects_video() -> None:
     )
     assert params.ptime == 30  # the offerer wants 30 ms packets
     audio, video = answer.media
+    assert audio.get_attribute("ptime") == "30"  # and the answer says so
     assert audio.port == 30000 and audio.formats == ["8", "101"]
     assert audio.direction == "sendrecv"
     assert video.port == 0  # same number of m-lines, rejected (RFC 3264 §6)
