@@ -53,13 +53,21 @@ ADMIN = Principal("admin", "directory-admin")
 
 
 @pytest.fixture
-async def directory(database_url: str) -> AsyncIterator[Directory]:
+def search_source() -> str:
+    """Where searches are answered: "memory" (the in-memory index, as in production) or "sql"."""
+    return "memory"
+
+
+@pytest.fixture
+async def directory(database_url: str, search_source: str) -> AsyncIterator[Directory]:
     migrate(database_url)
     db = Database(database_url)
     bus = EventBus()
     clock = FakeClock()
     location = FakeLocation()
-    service = DirectoryService(db, bus, clock, location)
+    service = DirectoryService(db, bus, clock, location, memory_index=search_source == "memory")
+    if service.index is not None:
+        service.index.background = False  # built at the first search: deterministic
     try:
         yield Directory(service, db, bus, clock, location)
     finally:

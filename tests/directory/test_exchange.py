@@ -113,3 +113,50 @@ async def test_large_import_refreshes_planner_statistics(
         else:
             query = "SELECT count(*) FROM pg_stats WHERE tablename = 'dir_search_tokens'"
         assert (await s.scalar(text(query))) > 0
+
+
+async def test_large_import_rebuilds_search_indexes_once(
+    directory: Directory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a large load drops the search indexes and keys, then builds them again."""
+    monkeypatch.setattr(exchange, "REBUILD_AFTER", 2)
+
+    async def shape() -> set[str]:
+        async with directory.db.session() as s:
+            if directory.db.engine.dialect.name == "sqlite":
+                rows = await s.execute(
+                    text(
+                        "SELECT name FROM sqlite_master WHERE type = 'index'"
+                        " AND tbl_name IN ('dir_search_tokens', 'dir_name_keys')"
+                        " AND name NOT LIKE 'sqlite_%'"
+                    )
+                )
+            else:
+                rows = await s.execute(
+                    text(
+                        "SELECT indexname FROM pg_indexes"
+                        " WHERE tablename IN ('dir_search_tokens', 'dir_name_keys')"
+                        " UNION ALL SELECT conname FROM pg_constraint WHERE contype = 'f'"
+                        " AND conrelid IN ('dir_search_tokens'::regclass,"
+                        " 'dir_name_keys'::regclass)"
+                    )
+                )
+            return {r[0] for r in rows}
+
+    before = await shape()
+    assert {"ix_dir_search_tokens_token", "ix_dir_name_keys_key"} <= before
+    await directory.service.import_text("csv", CSV, ADMIN, dry_run=False, deactivate_missing=False)
+    assert await shape() == before  # every index (and foreign key) is back
+    found = await directory.service.search(SearchQuery(text="Öberg"), OPERATOR)
+    assert [i["first_name"] for i in found["items"]] == ["Åsa"]
+    bad = CSV.replace("e3,Ulla,Kvist,4003", "e3,Ulla,,4003")  # no last name: the import fails
+    await directory.service.import_text("csv", CSV, ADMIN, dry_run=False, deactivate_missing=False)
+    with pytest.raises(InvalidImport):
+        await directory.service.import_text(
+            "csv",
+            bad.replace("e1,", "x1,").replace("e2,", "x2,").replace("e3,", "x3,"),
+            ADMIN,
+            dry_run=False,
+            deactivate_missing=False,
+        )
+    assert await shape() == before  # a failed load leaves them in place

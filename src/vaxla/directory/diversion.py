@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import BindParameter, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -206,6 +206,21 @@ class RuleRequest:
     valid_until: datetime | None = None
 
 
+# Built once (the ids are an expanding parameter): searches run these for every result page.
+_PIDS: BindParameter[list[int]] = bindparam("pids", expanding=True)
+_OPEN_DIVERSIONS = select(Diversion.__table__).where(
+    Diversion.__table__.c.person_id.in_(_PIDS), Diversion.__table__.c.cleared_at.is_(None)
+)
+_RULES_FOR = select(AbsenceRule.__table__).where(
+    or_(
+        AbsenceRule.__table__.c.person_id.in_(_PIDS),
+        AbsenceRule.__table__.c.group_id.in_(
+            select(GroupMember.group_id).where(GroupMember.person_id.in_(_PIDS))
+        ),
+    )
+)
+
+
 class Diversions:
     def __init__(self, is_holiday: HolidayTest = _holiday, ttl: float = 5.0) -> None:
         self.is_holiday = is_holiday
@@ -262,10 +277,7 @@ class Diversions:
         by_id = self._by_id_sync(s)
         reasons = self.reasons_sync(s)
         rows: dict[int, list[DiversionState]] = defaultdict(list)
-        table = Diversion.__table__
-        for row in s.connection().execute(
-            select(table).where(table.c.person_id.in_(person_ids), table.c.cleared_at.is_(None))
-        ):
+        for row in s.connection().execute(_OPEN_DIVERSIONS, {"pids": list(person_ids)}):
             rows[row.person_id].append(_state(row, by_id[row.reason_id]))  # type: ignore[arg-type]
         rules = self._rules_for_sync(s, person_ids, by_id)
         out: dict[int, DiversionState] = {}
@@ -278,18 +290,7 @@ class Diversions:
     def _rules_for_sync(
         self, s: Session, person_ids: Sequence[int], by_id: dict[int, Reason]
     ) -> dict[int, list[WeeklyRule]]:
-        their_groups = select(GroupMember.group_id).where(GroupMember.person_id.in_(person_ids))
-        rules_table = AbsenceRule.__table__
-        found = list(
-            s.connection().execute(
-                select(rules_table).where(
-                    or_(
-                        rules_table.c.person_id.in_(person_ids),
-                        rules_table.c.group_id.in_(their_groups),
-                    )
-                )
-            )
-        )
+        found = list(s.connection().execute(_RULES_FOR, {"pids": list(person_ids)}))
         groups: dict[int, list[int]] = defaultdict(list)
         group_ids = {r.group_id for r in found if r.group_id is not None}
         if group_ids:

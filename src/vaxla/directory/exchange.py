@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from vaxla.directory import audit
+from vaxla.directory import audit, index_log
 from vaxla.directory.errors import InvalidImport
 from vaxla.directory.fields import FieldDef
 from vaxla.directory.models import (
@@ -41,6 +41,8 @@ from vaxla.directory.records import PersonRecord
 
 FORMATS = ("csv", "xml", "json")
 ANALYZE_AFTER = 1000  # people added in one import
+REBUILD_AFTER = 20_000  # people added at once on PostgreSQL: search indexes rebuilt, not updated
+BULK_RELOAD = 1000  # people added in one import that make in-memory indexes reload all
 XML_NS = "urn:vaxla:directory:1"
 LIST_SEP = "|"
 CSV_COLUMNS = [
@@ -487,6 +489,45 @@ def _table(model: type[Any]) -> Table:
     return cast(Table, model.__table__)
 
 
+async def _suspend_search_indexes(s: AsyncSession) -> list[str]:
+    """PostgreSQL: drop the search tables' indexes and foreign keys for a large load.
+
+    Building an index once over millions of rows is several times faster
+    than updating it row by row, and so is checking a foreign key once.
+    Returns the statements that put them back, to run after the load. DDL is
+    transactional on PostgreSQL: a failed import restores them too. (Other
+    databases: nothing is dropped.)
+    """
+    conn = await s.connection()
+    if conn.dialect.name != "postgresql":
+        return []
+    restore: list[str] = []
+    for model in (SearchToken, NameKey):
+        name = _table(model).name
+        rows = await s.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint"
+                " WHERE conrelid = CAST(:t AS regclass) AND contype = 'f'"
+            ),
+            {"t": name},
+        )
+        for con, definition in rows.all():
+            await s.execute(text(f'ALTER TABLE {name} DROP CONSTRAINT "{con}"'))
+            restore.append(f'ALTER TABLE {name} ADD CONSTRAINT "{con}" {definition}')
+        rows = await s.execute(
+            text(
+                "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x"
+                " JOIN pg_class i ON i.oid = x.indexrelid"
+                " WHERE x.indrelid = CAST(:t AS regclass) AND NOT x.indisprimary"
+            ),
+            {"t": name},
+        )
+        for index, definition in rows.all():
+            await s.execute(text(f'DROP INDEX "{index}"'))
+            restore.append(definition)
+    return restore
+
+
 async def bulk_create(
     s: AsyncSession,
     people: PeopleDirectory,
@@ -507,6 +548,7 @@ async def bulk_create(
         name: gid for gid, name in await s.execute(select(Group.id, Group.name))
     }
     ids: list[int] = []
+    suspended = await _suspend_search_indexes(s) if len(records) >= REBUILD_AFTER else []
     for start in range(0, len(records), batch):
         chunk = list(records[start : start + batch])  # normalised by the plan
         for r in chunk:
@@ -566,13 +608,13 @@ async def bulk_create(
                 d = defs.get(key)
                 if d is None:
                     raise InvalidImport(f"no custom field {key!r}", field=key)
-                text, number, day = d.coerce(value)
-                if text is not None:
+                as_text, number, day = d.coerce(value)
+                if as_text is not None:
                     custom.append(
                         {
                             "person_id": pid,
                             "field_id": d.id,
-                            "value_text": text,
+                            "value_text": as_text,
                             "value_number": number,
                             "value_date": day,
                         }
@@ -604,4 +646,8 @@ async def bulk_create(
         if custom:
             await conn.execute(insert(_table(CustomValue)), custom)
         await audit.add_many(s, audits)
+    for statement in suspended:
+        await s.execute(text(statement))
+    # Many people: in-memory indexes reload everything (cheaper than one by one).
+    await index_log.changed(s, None if len(ids) >= BULK_RELOAD else ids, now)
     return ids

@@ -25,6 +25,8 @@ class DirectoryFeature:
         self.sync = SyncRunner(self.service)
         self._routers = [build_router(self.service, ctx.principal, self.sync)]
         ctx.services["directory"] = self.service
+        if self.service.index is not None:
+            self.service.index.start()  # in the background; searches use SQL until it is built
         self.sync.start()
 
     def routers(self) -> list[APIRouter]:

@@ -83,6 +83,7 @@ def _words(full_name: str) -> tuple[str, ...]:
     return tuple(name_words(full_name))
 
 
+@lru_cache(maxsize=131072)
 def name_form(full_name: str) -> NameForm:
     """:func:`~vaxla.directory.phonetic.analyse_name`, from cached per-word analyses."""
     forms = [word_form(w) for w in _words(full_name)]

@@ -324,3 +324,18 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(60))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class IndexChange(Base):
+    """A person whose search rows changed (``person_id`` None: everyone, after a bulk import).
+
+    In-memory search indexes (:mod:`vaxla.directory.memory_index`) read this
+    log to stay in step with the database, across processes and nodes.
+    """
+
+    __tablename__ = "dir_index_changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # numbers never reused
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    person_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

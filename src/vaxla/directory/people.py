@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     CompoundSelect,
     String,
+    bindparam,
     cast,
     delete,
     insert,
@@ -28,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from vaxla.directory import audit
+from vaxla.directory import audit, index_log
 from vaxla.directory.errors import DuplicateEntry, InvalidCustomValue, PersonNotFound
 from vaxla.directory.fields import FieldCatalog, FieldDef
 from vaxla.directory.indexing import fold, name_keys, search_tokens
@@ -77,8 +79,8 @@ class PeopleDirectory:
         """Entries by id (missing ids are left out), in two queries."""
         if not ids:
             return {}
-        table = Person.__table__
-        people = {r.id: r for r in s.connection().execute(select(table).where(table.c.id.in_(ids)))}
+        conn = s.connection()
+        people = {r.id: r for r in conn.execute(_PEOPLE, {"pids": list(ids)})}
         if not people:
             return {}
         pids = list(people)
@@ -87,7 +89,7 @@ class PeopleDirectory:
         groups: dict[int, list[str]] = defaultdict(list)
         custom: dict[int, dict[str, Any]] = defaultdict(dict)
         defs = {f.id: f for f in self.fields.all_sync(s).values()}
-        for pid, tag, a, b, _ in s.connection().execute(_children(pids)):
+        for pid, tag, a, b, _ in conn.execute(_CHILDREN, {"pids": pids}):
             if tag == "p":
                 phones[pid].append(Phone.model_construct(kind=a, number=b))
             elif tag == "u":
@@ -336,6 +338,7 @@ class PeopleDirectory:
             await s.execute(insert(SearchToken), token_rows)
         if key_rows:
             await s.execute(insert(NameKey), key_rows)
+        await index_log.changed(s, [person_id])
 
     async def deactivate_many(
         self, s: AsyncSession, person_ids: Sequence[int], *, actor: str, now: datetime
@@ -345,6 +348,7 @@ class PeopleDirectory:
         await s.execute(
             update(Person).where(Person.id.in_(person_ids)).values(active=False, updated_at=now)
         )
+        await index_log.changed(s, person_ids, now)
         await audit.add_many(
             s,
             [
@@ -362,8 +366,12 @@ class PeopleDirectory:
         )
 
 
-def _children(pids: list[int]) -> CompoundSelect[Any]:
-    """Phones, units, groups and custom values of people, in one statement, in order."""
+def _children() -> CompoundSelect[Any]:
+    """Phones, units, groups and custom values of people (``:pids``), one statement, in order.
+
+    Built once: the ids are an expanding parameter, so each load only binds them.
+    """
+    pids: BindParameter[list[int]] = bindparam("pids", expanding=True)
     text = String(500)
     return union_all(  # type: ignore[return-value]
         select(
@@ -397,6 +405,12 @@ def _children(pids: list[int]) -> CompoundSelect[Any]:
             CustomValue.id,
         ).where(CustomValue.person_id.in_(pids)),
     ).order_by(literal_column("5"))
+
+
+_CHILDREN = _children()
+_PEOPLE = select(Person.__table__).where(
+    Person.__table__.c.id.in_(bindparam("pids", expanding=True))
+)
 
 
 def index_tuples(

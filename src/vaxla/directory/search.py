@@ -16,16 +16,14 @@ be probed through search.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, select, union, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 
-from vaxla.directory.idlists import ids_in
 from vaxla.directory.indexing import fold, name_form, prefix_bounds, tokens
-from vaxla.directory.models import Membership, NameKey, Person, SearchToken
+from vaxla.directory.lookups import Constraint, KeyLookup, Lookup, SearchSource, TokenLookup
 from vaxla.directory.phonetic import (
     MatchKind,
     NameMatch,
@@ -35,10 +33,9 @@ from vaxla.directory.phonetic import (
     phonetic_key,
 )
 from vaxla.directory.records import normalise_number
+from vaxla.directory.sql_source import SqlSource
 from vaxla.directory.units import UnitDirectory
 
-CAP = 1000  # rows one lookup may return before it counts as unselective
-ROWS_CAP = 3 * CAP  # lookup rows read (a person has a token in several fields)
 RANK_CAP = 60  # candidates ranked by name in Python
 NAME_FIELDS = ("first_name", "last_name")
 
@@ -73,50 +70,25 @@ class SearchResult:
     truncated: bool = False
 
 
-_Lookup = tuple[InstrumentedAttribute[int], ColumnElement[bool]]  # (person_id column, where)
-
-
-@dataclass(slots=True)
-class _Constraint:
-    """Alternatives (selects of person_id) of which one must hold."""
-
-    conditions: list[_Lookup] = field(default_factory=list)
-
-
-def _token_cond(prefix: str, fields: Sequence[str], hidden: Sequence[str] = ()) -> _Lookup:
+def _token(prefix: str, fields: Sequence[str], hidden: Sequence[str] = ()) -> TokenLookup:
     """Tokens starting with ``prefix`` in ``fields`` (empty: any field not ``hidden``)."""
     low, high = prefix_bounds(prefix)
-    cond = and_(SearchToken.token >= low, SearchToken.token < high)
-    if fields:
-        cond = and_(cond, SearchToken.field.in_(fields))
-    elif hidden:
-        cond = and_(cond, SearchToken.field.not_in(hidden))
-    return SearchToken.person_id, cond
+    return TokenLookup(low, high, tuple(fields), () if fields else tuple(hidden))
 
 
-def _exact_token_cond(token: str, fields: Sequence[str]) -> _Lookup:
-    return SearchToken.person_id, and_(SearchToken.token == token, SearchToken.field.in_(fields))
-
-
-def _key_conds(word: str, fields: Sequence[str]) -> list[_Lookup]:
+def _keys(word: str, fields: Sequence[str]) -> list[Lookup]:
     key = phonetic_key(word)
     if not key:
         return []
-    out: list[_Lookup] = []
+    out: list[Lookup] = []
     if len(key) >= 3:
         low, high = prefix_bounds(key)
-        key_cond = and_(NameKey.key >= low, NameKey.key < high)
+        out.append(KeyLookup("p", low, high, tuple(fields)))
     else:
-        key_cond = NameKey.key == key
-    out.append((NameKey.person_id, and_(key_cond, NameKey.kind == "p", NameKey.field.in_(fields))))
+        out.append(KeyLookup("p", key, None, tuple(fields)))
     skeleton = consonant_skeleton(key)
     if len(skeleton) >= 3:
-        out.append(
-            (
-                NameKey.person_id,
-                and_(NameKey.key == skeleton, NameKey.kind == "s", NameKey.field.in_(fields)),
-            )
-        )
+        out.append(KeyLookup("s", skeleton, None, tuple(fields)))
     return out
 
 
@@ -130,47 +102,43 @@ class DirectorySearch:
 
     def _constraints(
         self, q: SearchQuery, visible: set[str], hidden: Sequence[str]
-    ) -> list[_Constraint]:
-        out: list[_Constraint] = []
+    ) -> list[Constraint]:
+        out: list[Constraint] = []
         name_fields = [f for f in NAME_FIELDS if f in visible]
         for word in q.text.split():
-            c = _Constraint()
-            for t in tokens(word)[:1]:
-                c.conditions.append(_token_cond(t, (), hidden))
+            c: list[Lookup] = [_token(t, (), hidden) for t in tokens(word)[:1]]
             if name_words(word) and name_fields:
-                c.conditions.extend(_key_conds(word, name_fields))
-            if c.conditions:
+                c.extend(_keys(word, name_fields))
+            if c:
                 out.append(c)
         for value, fld in ((q.first_name, "first_name"), (q.last_name, "last_name")):
             if fld not in visible:
                 continue
             for word in name_words(value):
-                c = _Constraint()
-                for t in tokens(word)[:1]:
-                    c.conditions.append(_token_cond(t, [fld]))
-                c.conditions.extend(_key_conds(word, [fld]))
+                c = [_token(t, [fld]) for t in tokens(word)[:1]]
+                c.extend(_keys(word, [fld]))
                 out.append(c)
         if q.extension and "extension" in visible:
             digits = _DIGITS.sub("", q.extension)
             if digits:
-                out.append(_Constraint([_token_cond(digits, ["extension"])]))
+                out.append([_token(digits, ["extension"])])
         if q.mobile and "mobile" in visible:
             number = normalise_number("mobile", q.mobile)
             digits = number.lstrip("+")
             national = "0" + number[3:] if number.startswith("+46") else None
-            conds = [_token_cond(digits, ["mobile"])] if digits else []
+            c = [_token(digits, ["mobile"])] if digits else []
             if national and len(national) > 1:
-                conds.append(_token_cond(national, ["mobile"]))
-            if conds:
-                out.append(_Constraint(conds))
+                c.append(_token(national, ["mobile"]))
+            if c:
+                out.append(c)
         if q.email and "email" in visible:
             value = fold(q.email.strip())
             if value:
-                out.append(_Constraint([_token_cond(value, ["email"])]))
+                out.append([_token(value, ["email"])])
         for value, fld in ((q.room, "room"), (q.location, "location"), (q.task, "tasks")):
             if value and fld in visible:
                 for t in tokens(value):
-                    out.append(_Constraint([_token_cond(t, [fld])]))
+                    out.append([_token(t, [fld])])
         return out
 
     async def search(
@@ -178,32 +146,19 @@ class DirectorySearch:
     ) -> SearchResult:
         return await s.run_sync(lambda ss: self.search_sync(ss, q, visible, hidden))
 
-    def _run(self, s: Session, c: _Constraint, within: set[int] | None) -> tuple[set[int], bool]:
-        """The people a constraint holds for: its lookups in one UNION ALL statement.
-
-        Rows are de-duplicated here, not with DISTINCT: PostgreSQL answers
-        DISTINCT ... LIMIT by walking another index in person order.
-        """
-        selects = []
-        for column, cond in c.conditions:
-            query = select(column.label("pid")).where(cond)
-            if within is not None:
-                query = query.where(ids_in(s, column, within))
-            selects.append(query)
-        if not selects:
-            return set(), False
-        compound = union_all(*selects) if len(selects) > 1 else selects[0]
-        if within is None:
-            compound = compound.limit(ROWS_CAP + 1)
-        rows = s.connection().scalars(compound).all()
-        found = set(rows)
-        capped = within is None and (len(rows) > ROWS_CAP or len(found) > CAP)
-        return found, capped
-
     def search_sync(
-        self, s: Session, q: SearchQuery, visible: set[str], hidden: Sequence[str] = ()
+        self,
+        s: Session,
+        q: SearchQuery,
+        visible: set[str],
+        hidden: Sequence[str] = (),
+        source: SearchSource | None = None,
     ) -> SearchResult:
-        """Search with the fields the caller may see; ``hidden``: the indexed ones they may not."""
+        """Search with the fields the caller may see; ``hidden``: the indexed ones they may not.
+
+        ``source`` answers the lookups (default: SQL in the session ``s``).
+        """
+        src: SearchSource = source if source is not None else SqlSource(s)
         limit = max(1, min(q.limit, 200))
         filters = {
             "first_name": q.first_name,
@@ -225,19 +180,18 @@ class DirectorySearch:
             tree = self.units.tree_sync(s)
             subtree = tree.subtree(q.unit_id) if q.unit_id in tree.nodes else set()
         if not constraints:
-            return self._listing(s, q, subtree, limit)
-        quick = self._exact_names(s, q, visible, limit)
+            listed = src.listing(subtree, q.include_inactive, limit)
+            return SearchResult([Hit(pid, "list", 0.0) for pid in listed], len(listed))
+        quick = self._exact_names(src, q, visible, limit)
         if quick is not None:
             return quick
-        results: list[tuple[set[int], bool]] = []
-        for c in constraints:
-            results.append(self._run(s, c, None))
+        results = [src.people_for(c, None) for c in constraints]
         order = sorted(range(len(constraints)), key=lambda i: (results[i][1], len(results[i][0])))
         first = order[0]
         if results[first][1] and (len(constraints) > 1 or subtree is not None):
-            # Every lookup is unselective on its own: intersect them in one statement.
-            candidates, truncated = self._intersect(s, constraints, subtree)
-            return self._rank(s, q, candidates, limit, truncated)
+            # Every lookup is unselective on its own: intersect them all at once.
+            candidates, truncated = src.intersect(constraints, subtree)
+            return self._rank(src, q, candidates, limit, truncated)
         candidates = set(results[first][0])
         truncated = results[first][1]
         for i in order[1:]:
@@ -245,24 +199,19 @@ class DirectorySearch:
                 break
             ids, capped = results[i]
             if capped:
-                ids, _ = self._run(s, constraints[i], candidates)
+                ids, _ = src.people_for(constraints[i], candidates)
             candidates &= ids
         if subtree is not None and candidates:
-            rows = s.connection().scalars(
-                select(Membership.person_id)
-                .where(ids_in(s, Membership.person_id, candidates), Membership.unit_id.in_(subtree))
-                .distinct()
-            )
-            candidates &= set(rows.all())
-        return self._rank(s, q, candidates, limit, truncated)
+            candidates &= src.in_units(candidates, subtree)
+        return self._rank(src, q, candidates, limit, truncated)
 
     def _exact_names(
-        self, s: Session, q: SearchQuery, visible: set[str], limit: int
+        self, src: SearchSource, q: SearchQuery, visible: set[str], limit: int
     ) -> SearchResult | None:
         """Fast path for a plain name typed in full ("Andersson", "Anna Andersson").
 
         When at least ``limit`` people carry exactly that name (by the folded name
-        columns' index), nothing else can rank above them: return them without
+        columns), nothing else can rank above them: return them without
         the prefix, phonetic and fuzzy lookups. Otherwise None (the full search runs).
         """
         words = q.text.split()
@@ -285,73 +234,28 @@ class DirectorySearch:
         ):
             return None
         f = [fold(w) for w in words]
-        if len(f) == 1:
-            conds = [Person.last_folded == f[0], Person.first_folded == f[0]]
-        else:
-            conds = [
-                and_(Person.first_folded == f[0], Person.last_folded == f[1]),
-                and_(Person.first_folded == f[1], Person.last_folded == f[0]),
-            ]
-        ids: set[int] = set()
-        for cond in conds:  # SQLite allows no LIMIT inside a UNION: one query each
-            query = select(Person.id).where(cond)
-            if not q.include_inactive:
-                query = query.where(Person.active.is_(True))
-            ids |= set(s.connection().scalars(query.limit(RANK_CAP)).all())
+        pairs: list[tuple[str | None, str | None]] = (
+            [(None, f[0]), (f[0], None)] if len(f) == 1 else [(f[0], f[1]), (f[1], f[0])]
+        )
+        ids = src.exact_names(pairs, q.include_inactive, RANK_CAP)
         if len(ids) < limit:
             return None
         truncated = len(ids) > RANK_CAP
-        ids = set(sorted(ids)[:RANK_CAP])  # all exact: no narrowing query needed
-        result = self._rank(s, q, ids, limit, truncated)
+        ids = set(sorted(ids)[:RANK_CAP])  # all exact: no narrowing needed
+        result = self._rank(src, q, ids, limit, truncated)
         if len(result.hits) < limit or any(h.match != "exact" for h in result.hits):
             return None
         return result
 
-    def _intersect(
-        self, s: Session, constraints: list[_Constraint], subtree: set[int] | None
-    ) -> tuple[set[int], bool]:
-        """People every constraint holds for (and in the subtree), by one SQL statement."""
-        unions = []
-        for c in constraints:
-            selects = [select(column.label("pid")).where(cond) for column, cond in c.conditions]
-            unions.append(union(*selects) if len(selects) > 1 else selects[0])
-        base = unions[0].subquery()
-        query = select(base.c.pid).distinct()
-        for other in unions[1:]:
-            query = query.where(base.c.pid.in_(other))
-        if subtree is not None:
-            query = query.where(
-                base.c.pid.in_(select(Membership.person_id).where(Membership.unit_id.in_(subtree)))
-            )
-        found = set(s.connection().scalars(query.limit(CAP + 1)).all())
-        return found, len(found) > CAP
-
-    def _listing(
-        self, s: Session, q: SearchQuery, subtree: set[int] | None, limit: int
-    ) -> SearchResult:
-        query = select(Person.id).order_by(Person.last_folded, Person.first_folded, Person.id)
-        if not q.include_inactive:
-            query = query.where(Person.active.is_(True))
-        if subtree is not None:
-            members = select(Membership.person_id).where(Membership.unit_id.in_(subtree))
-            query = query.where(Person.id.in_(members))
-        ids = list((s.connection().scalars(query.limit(limit))).all())
-        return SearchResult([Hit(pid, "list", 0.0) for pid in ids], len(ids))
-
     def _rank(
-        self, s: Session, q: SearchQuery, candidates: set[int], limit: int, truncated: bool
+        self, src: SearchSource, q: SearchQuery, candidates: set[int], limit: int, truncated: bool
     ) -> SearchResult:
         if not candidates:
             return SearchResult([], 0, truncated)
-        ids = list(candidates)
-        if len(ids) > RANK_CAP:
-            ids = self._narrow(s, q, ids)
-        query = select(
-            Person.id, Person.first_name, Person.last_name, Person.last_folded, Person.first_folded
-        ).where(ids_in(s, Person.id, ids))
-        if not q.include_inactive:
-            query = query.where(Person.active.is_(True))
-        rows = (s.connection().execute(query)).all()
+        ids: Collection[int] = candidates
+        if len(candidates) > RANK_CAP:
+            ids = self._narrow(src, q, candidates)
+        rows = src.names(ids, q.include_inactive)
         text_words = q.text.split()
         scored: list[tuple[tuple[object, ...], Hit]] = []
         for pid, first, last, last_f, first_f in rows:
@@ -362,45 +266,22 @@ class DirectorySearch:
         scored.sort(key=lambda item: item[0])
         return SearchResult([h for _, h in scored[:limit]], len(rows), truncated)
 
-    def _narrow(self, s: Session, q: SearchQuery, ids: list[int]) -> list[int]:
+    def _narrow(self, src: SearchSource, q: SearchQuery, ids: set[int]) -> list[int]:
         """Too many candidates to rank: exact name hits, same-sounding names, then name order."""
         words = [fold(w) for w in (q.text.split() + q.first_name.split() + q.last_name.split())]
         keep: list[int] = []
-        conn = s.connection()
         if words:
-            exact = conn.scalars(
-                select(SearchToken.person_id)
-                .where(
-                    SearchToken.token.in_(words),
-                    SearchToken.field.in_(NAME_FIELDS),
-                    ids_in(s, SearchToken.person_id, ids),
-                )
-                .limit(3 * RANK_CAP)
-            )
-            keep = list(dict.fromkeys(exact.all()))[:RANK_CAP]
+            exact = src.with_name_tokens(words, ids, 3 * RANK_CAP)
+            keep = list(dict.fromkeys(exact))[:RANK_CAP]
         if len(keep) < RANK_CAP and words:
             # Then the people whose name sounds the same (the phonetic key, exactly).
-            wanted = set(ids)
             keys = [k for k in (phonetic_key(w) for w in words) if k]
             if keys:
-                same = conn.scalars(
-                    select(NameKey.person_id)
-                    .where(
-                        NameKey.key.in_(keys),
-                        NameKey.kind == "p",
-                        NameKey.field.in_(NAME_FIELDS),
-                    )
-                    .limit(20 * RANK_CAP)
-                )
-                keep = list(dict.fromkeys([*keep, *(p for p in same if p in wanted)]))[:RANK_CAP]
+                same = src.with_name_keys(keys, 20 * RANK_CAP)
+                keep = list(dict.fromkeys([*keep, *(p for p in same if p in ids)]))[:RANK_CAP]
         if len(keep) < RANK_CAP:
-            rest = conn.scalars(
-                select(Person.id)
-                .where(ids_in(s, Person.id, ids))
-                .order_by(Person.last_folded, Person.first_folded)
-                .limit(RANK_CAP)
-            )
-            keep = list(dict.fromkeys([*keep, *rest.all()]))[:RANK_CAP]
+            rest = src.in_name_order(ids, RANK_CAP)
+            keep = list(dict.fromkeys([*keep, *rest]))[:RANK_CAP]
         return keep
 
     def _score(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -45,6 +46,7 @@ from vaxla.directory.errors import (
     RuleNotFound,
 )
 from vaxla.directory.fields import FieldCatalog
+from vaxla.directory.memory_index import LiveIndex
 from vaxla.directory.models import AbsenceRule, FieldAccess, Person, PhoneNumber
 from vaxla.directory.people import Entry, PeopleDirectory
 from vaxla.directory.records import PersonRecord
@@ -94,6 +96,7 @@ class DirectoryService:
         clock: Callable[[], float] | None = None,
         phone_status: PhoneStatus | None = None,
         diversions: Diversions | None = None,
+        memory_index: bool = True,
     ) -> None:
         self.db = db
         self._policy: tuple[object, float, FieldPolicy] | None = None
@@ -107,6 +110,8 @@ class DirectoryService:
         self.people = PeopleDirectory(self.units, self.fields)
         self.finder = DirectorySearch(self.units)
         self.diversions = diversions or Diversions()
+        # Searches answered from memory once built (SQL until then, or if switched off).
+        self.index = LiveIndex(lambda: self._reader()()) if memory_index else None
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -265,6 +270,8 @@ class DirectoryService:
         return self._read_sessions
 
     async def close(self) -> None:
+        if self.index is not None:
+            await asyncio.to_thread(self.index.close)
         if self._read_engine is not None:
             await asyncio.to_thread(self._read_engine.dispose)
             self._read_engine = None
@@ -282,7 +289,8 @@ class DirectoryService:
             policy = self.policy_sync(s)
             visible = policy.visible_fields(level)
             hidden = sorted(set(policy.levels) - visible)
-            result = self.finder.search_sync(s, q, visible, hidden)
+            with self.index.source(s) if self.index else nullcontext() as source:
+                result = self.finder.search_sync(s, q, visible, hidden, source)
             ids = [h.person_id for h in result.hits]
             entries = self.people.load_sync(s, ids)
             current = self.diversions.current_for_sync(s, ids, now)
