@@ -17,12 +17,16 @@ What it does (issue 4, "Benchmark"):
 * loads the same people into a private slapd (``slapadd``), then runs the
   LDAP sync (ldap3 paged search, mapping, import) into another fresh SQLite
   database: the LDAP import time;
+* builds the in-memory search index from the database (as a node does at
+  start and after a bulk load) and reports its build time and the memory it
+  added (resident set, MB);
 * runs four query sets through ``DirectoryService.search`` (the whole
   service call: lookups, ranking, loading the hits, current diversion,
-  rendering with access levels) on SQLite and PostgreSQL, and the
-  equivalent substring filters through ldap3 against slapd, one query at a
-  time in the same process, and reports p50/p95/p99 per query type and the
-  ratio slapd / Växla:
+  rendering with access levels) on SQLite and PostgreSQL — with the
+  in-memory index (what a node runs) and, for comparison, with the SQL
+  lookups it falls back to — and the equivalent substring filters through
+  ldap3 against slapd, one query at a time in the same process, and
+  reports p50/p95/p99 per query type and the ratio slapd / Växla:
 
   - ``name``: a surname, or first name + surname, as stored;
   - ``phonetic``: a Swedish spelling variant of a stored surname
@@ -531,6 +535,25 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def build_index(service: DirectoryService) -> dict[str, float]:
+    """Build the in-memory index now; its time and the resident memory it added."""
+    assert service.index is not None
+    before = rss_mb()
+    t0 = time.perf_counter()
+    await asyncio.to_thread(service.index.build)
+    return {
+        "build_s": round(time.perf_counter() - t0, 2),
+        "rss_added_mb": round(rss_mb() - before, 1),
+    }
+
+
 async def import_csv(url: str, csv_text: str) -> tuple[DirectoryService, float]:
     migrate(url)
     service = DirectoryService(Database(url))
@@ -671,11 +694,17 @@ async def main() -> None:
                 report["csv_import_s"][name] = round(took, 2)
                 report.setdefault("csv_import_cpu_s", {})[name] = CPU_SECONDS[url]
                 print(f"{name}: CSV import {took:.1f} s", flush=True)
+                report.setdefault("memory_index", {})[name] = await build_index(service)
+                print(f"{name}: index {report['memory_index'][name]}", flush=True)
                 report["search"][name], report["quality"][name] = await run_queries(
                     service, queries
                 )
                 print(f"{name}: {json.dumps(report['search'][name])}", flush=True)
                 await service.close()
+                sql_only = DirectoryService(service.db, memory_index=False)
+                report["search"][f"{name}-sql"], _ = await run_queries(sql_only, queries)
+                print(f"{name}-sql: {json.dumps(report['search'][name + '-sql'])}", flush=True)
+                await sql_only.close()
                 await service.db.close()
         finally:
             if pg_db is not None:
@@ -719,7 +748,7 @@ async def main() -> None:
 
     ratios: dict[str, dict[str, float]] = {}
     if "slapd" in report["search"]:
-        for backend in ("sqlite", "postgresql"):
+        for backend in ("sqlite", "postgresql", "sqlite-sql", "postgresql-sql"):
             if backend not in report["search"]:
                 continue
             ratios[backend] = {

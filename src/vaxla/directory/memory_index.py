@@ -531,6 +531,12 @@ class LiveIndex:
         self._builder = threading.Thread(target=self._build, name="directory-index", daemon=True)
         self._builder.start()
 
+    def build(self) -> None:
+        """Build (or rebuild) now, in this thread; searches meanwhile use the old index or SQL."""
+        loaded = self._load()
+        with self._lock:
+            self._install(*loaded)
+
     def _load(self) -> tuple[MemoryIndex, ChangeFeed]:
         t0 = time.perf_counter()
         with self._sessions() as s:
@@ -553,9 +559,7 @@ class LiveIndex:
 
     def _build(self) -> None:
         try:
-            loaded = self._load()
-            with self._lock:
-                self._install(*loaded)
+            self.build()
         except Exception:
             log.exception("directory index build failed; searches use SQL")
         finally:
