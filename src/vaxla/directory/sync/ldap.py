@@ -61,15 +61,20 @@ class LdapConfig:
 
 
 def _values(attrs: Mapping[str, Any], name: str) -> list[str]:
-    for key, value in attrs.items():
-        if key.lower() == name.lower():
-            items = value if isinstance(value, list) else [value]
-            return [str(v).strip() for v in items if v is not None and str(v).strip()]
-    return []
+    """Non-blank values of attribute ``name``; ``attrs`` keyed in lower case."""
+    value = attrs.get(name.lower())
+    if value is None:
+        return []
+    out = []
+    for v in value if isinstance(value, list) else [value]:
+        if v is not None and (text := str(v).strip()):
+            out.append(text)
+    return out
 
 
 def entry_to_record(attrs: Mapping[str, Any], config: LdapConfig) -> PersonRecord | None:
     """One LDAP entry's attributes as a record; None when it has no id or no name."""
+    attrs = {key.lower(): value for key, value in attrs.items()}  # LDAP names: any case
     ids = _values(attrs, config.id_attribute)
     if not ids:
         return None
