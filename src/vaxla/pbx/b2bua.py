@@ -43,6 +43,7 @@ from vaxla.pbx.forwarding_codes import ForwardingCodeService
 from vaxla.pbx.forwarding_store import ForwardingStore
 from vaxla.pbx.location import LocationService
 from vaxla.pbx.phone_auth import PhoneAuth
+from vaxla.pbx.phone_state import phone_state
 from vaxla.pbx.services import (
     CallMedia,
     CallService,
@@ -279,18 +280,12 @@ class B2BUA:
 
     def extension_state(self, extension: str, now: float) -> str:
         """unregistered | free | ringing | busy, for presence in the console."""
-        state = "free"
-        for call in self.calls.values():
-            if call.state is CallState.ENDED:
-                continue
-            if extension not in (call.outcome.caller, call.outcome.callee):
-                continue
-            if call.state is CallState.ANSWERED or extension == call.outcome.caller:
-                return "busy"
-            state = "ringing"
-        if state == "free" and not self.location.lookup(extension, now):
-            return "unregistered"
-        return state
+        live = (
+            (call.outcome.caller, call.outcome.callee, call.state is CallState.ANSWERED)
+            for call in self.calls.values()
+            if call.state is not CallState.ENDED
+        )
+        return phone_state(extension, live, bool(self.location.lookup(extension, now)))
 
     def extension_status(self, extension: str, now: float) -> ExtensionStatus:
         """Phone state and the forwarding in force (from the latest snapshot:

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from vaxla.events import BusEvent, EventBus
+from vaxla.pbx.phone_state import BUSY, FREE, RINGING, UNREGISTERED, phone_state
 
 log = logging.getLogger("vaxla.web")
 
-FREE, RINGING, BUSY, UNREGISTERED = "free", "ringing", "busy", "unregistered"
+__all__ = ["BUSY", "FREE", "RINGING", "UNREGISTERED", "PhoneStates"]
 
 
 class Registrations(Protocol):
@@ -58,16 +59,8 @@ class PhoneStates:
         return bool(self.location.lookup(ext, self.clock()))
 
     def state_of(self, ext: str) -> str:
-        ringing = False
-        for call in self.calls.values():
-            if ext not in (call.caller, call.callee):
-                continue
-            if call.state == "answered" or call.caller == ext:
-                return BUSY
-            ringing = True
-        if ringing:
-            return RINGING
-        return UNREGISTERED if self.registered(ext) is False else FREE
+        live = ((c.caller, c.callee, c.state == "answered") for c in self.calls.values())
+        return phone_state(ext, live, self.registered(ext))
 
     def snapshot(self, extensions: Iterable[str]) -> dict[str, str]:
         return {ext: self.state_of(ext) for ext in extensions}
