@@ -221,6 +221,13 @@ _RULES_FOR = select(AbsenceRule.__table__).where(
 )
 
 
+def _with_via(view: dict[str, Any] | None, via: str | None) -> dict[str, Any] | None:
+    """An audit view noting how the change was made (None: the usual way, said nowhere)."""
+    if via is None:
+        return view
+    return {**(view or {}), "via": via}
+
+
 class Diversions:
     def __init__(self, is_holiday: HolidayTest = _holiday, ttl: float = 5.0) -> None:
         self.is_holiday = is_holiday
@@ -359,8 +366,11 @@ class Diversions:
         source: str = "manual",
         group_id: int | None = None,
         calendar_uid: str | None = None,
+        via: str | None = None,
     ) -> DiversionState:
-        """Set a person's diversion; one in force now replaces the one they had."""
+        """Set a person's diversion; one in force now replaces the one they had.
+
+        ``via``: how it was set ("phone" ...), kept in the audit entry."""
         if await s.get(Person, person_id) is None:
             raise PersonNotFound(f"no person {person_id}", id=person_id)
         reason = await self._validate(s, req, now)
@@ -394,7 +404,7 @@ class Diversions:
             entity_id=person_id,
             now=now,
             before=audit_view(before),
-            after=audit_view(state),
+            after=_with_via(audit_view(state), via),
         )
         return state
 
@@ -424,7 +434,13 @@ class Diversions:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def clear(
-        self, s: AsyncSession, person_id: int, *, actor: str, now: datetime
+        self,
+        s: AsyncSession,
+        person_id: int,
+        *,
+        actor: str,
+        now: datetime,
+        via: str | None = None,
     ) -> DiversionState | None:
         """Clear what is in force now (by hand, group or calendar); returns what was."""
         if await s.get(Person, person_id) is None:
@@ -440,6 +456,7 @@ class Diversions:
                 entity_id=person_id,
                 now=now,
                 before=audit_view(before),
+                after=_with_via(None, via),
             )
         return before if closed else None
 

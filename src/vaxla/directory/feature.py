@@ -1,10 +1,16 @@
-"""The directory feature: people, search, diversion; started with the node."""
+"""The directory feature: people, search, diversion; started with the node.
+
+It also gives the PBX the diversion codes dialled on a phone (``*23*1#``,
+``#23#``, :mod:`vaxla.directory.phone_codes`): a matcher registered with the
+B2BUA, answered through the media engine once the media feature runs.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from vaxla.directory.api import build_router
+from vaxla.directory.phone_codes import DiversionCodes
 from vaxla.directory.service import DirectoryService
 from vaxla.directory.sync.runner import SyncRunner
 from vaxla.features import NodeContext
@@ -25,6 +31,9 @@ class DirectoryFeature:
         self.sync = SyncRunner(self.service)
         self._routers = [build_router(self.service, ctx.principal, self.sync)]
         ctx.services["directory"] = self.service
+        b2bua = ctx.services.get("b2bua")
+        if b2bua is not None:
+            b2bua.register_code(DiversionCodes(self.service, lambda: ctx.services.get("media")))
         if self.service.index is not None:
             self.service.index.start()  # in the background; searches use SQL until it is built
         self.sync.start()

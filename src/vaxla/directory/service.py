@@ -405,6 +405,46 @@ class DirectoryService:
         self.publish("diversion.changed", {"person_id": person_id, "diversion": view})
         return {"person_id": person_id, "diversion": view}
 
+    async def people_on_extension(self, number: str) -> list[int]:
+        """The active people whose extension ``number`` is (several when it is shared)."""
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(PhoneNumber.person_id)
+                .join(Person, Person.id == PhoneNumber.person_id)
+                .where(
+                    PhoneNumber.kind == "extension",
+                    PhoneNumber.number == number,
+                    Person.active.is_(True),
+                )
+                .distinct()
+                .order_by(PhoneNumber.person_id)
+            )
+            return list(rows)
+
+    async def divert_from_phone(
+        self, person_id: int, req: DiversionRequest | None, *, extension: str
+    ) -> tuple[bool, DiversionState | None]:
+        """Set (``req``) or clear (None) a person's diversion by a code dialled on
+        their own ``extension`` (R81): the actor is the extension and the audit
+        row says ``via: phone``. Returns whether anything changed and the
+        diversion in force afterwards."""
+        now = self.now()
+        async with self.db.transaction() as s:
+            if req is None:
+                cleared = await self.diversions.clear(
+                    s, person_id, actor=extension, now=now, via="phone"
+                )
+                changed = cleared is not None
+            else:
+                await self.diversions.set(s, person_id, req, actor=extension, now=now, via="phone")
+                changed = True
+            current = (await self.diversions.current_for(s, [person_id], now)).get(person_id)
+            policy = await self.policy(s)
+        if changed:
+            view = self.render_diversion(current, policy, Level.ALL, now)
+            self.publish("diversion.changed", {"person_id": person_id, "diversion": view})
+        return changed, current
+
     async def diversion(self, person_id: int, principal: Principal) -> dict[str, Any]:
         now = self.now()
         async with self.db.session() as s:

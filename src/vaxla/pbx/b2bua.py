@@ -64,6 +64,10 @@ STATE_LINGER = 32.0
 # RFC 3261 §16.7: which final answer to give the caller when every fork failed.
 _FAILURE_RANK = {600: 0, 603: 0, 604: 0, 606: 0, 486: 1, 480: 3, 408: 4}
 
+# A feature code matcher: (dialled, from a trusted peer) -> the service that
+# carries the code out for the caller, or None when the code is not its own.
+CodeMatcher = Callable[[str, bool], CallService | None]
+
 
 def _rank(status: int) -> int:
     if status in _FAILURE_RANK:
@@ -210,6 +214,8 @@ class B2BUA:
         self.active = 0
         # Numbers answered by Växla itself (echo test, conference, ...).
         self.services: dict[str, CallService] = {}
+        # Feature codes dialled on a phone (``*21*1003#``, ``*23*1#``), asked in order.
+        self.code_matchers: list[CodeMatcher] = [self._forwarding_code]
         # Puts Växla in the media path of bridged calls; None: media goes direct.
         self.media_anchor: MediaAnchor | None = None
         # re-INVITEs Växla sends itself (anchoring a live call): client txn -> answer
@@ -346,7 +352,7 @@ class B2BUA:
         self.adopt(call)
         if request.body:
             call.last_sdp["a"] = request.body
-        service = self.services.get(callee) or self._forwarding_code(
+        service = self.services.get(callee) or self._feature_code(
             callee, trusted=peer.host in self.trusted_hosts
         )
         if service is not None:
@@ -415,10 +421,24 @@ class B2BUA:
         loop = asyncio.get_running_loop()
         call.no_answer = loop.call_later(timeout, self._no_answer, call)
 
-    def _forwarding_code(self, dialled: str, *, trusted: bool) -> CallService | None:
+    def register_code(self, matcher: CodeMatcher) -> None:
+        """Let a feature answer codes dialled on a phone (e.g. diversion, ``*23*1#``)."""
+        self.code_matchers.append(matcher)
+
+    def _feature_code(self, dialled: str, *, trusted: bool) -> CallService | None:
+        """The service for a feature code the caller dialled, from the first matcher."""
+        if dialled[:1] not in ("*", "#"):
+            return None
+        for matcher in self.code_matchers:
+            service = matcher(dialled, trusted)
+            if service is not None:
+                return service
+        return None
+
+    def _forwarding_code(self, dialled: str, trusted: bool) -> CallService | None:
         """The service for a forwarding code (``*21*1003#``) the caller dialled
         for their own extension; it confirms with a tone from the media engine."""
-        if dialled[:1] not in ("*", "#") or trusted or parse_star_code(dialled) is None:
+        if trusted or parse_star_code(dialled) is None:
             return None
         engine = getattr(self.media_anchor, "engine", None)  # the media feature's engine
         if engine is None:
