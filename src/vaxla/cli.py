@@ -205,8 +205,17 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     async def ext_remove(db: Database) -> int:
-        await ExtensionStore(db, realm).remove(args.number)
-        print(f"removed extension {args.number}")
+        from vaxla.pbx.forwarding_store import ForwardingStore
+
+        number = args.number
+        await ExtensionStore(db, realm).remove(number)
+        # Its call forwarding and ring time, and others' forwarding to it (a
+        # running node sees this within seconds; see ForwardingStore.forget_extension).
+        changed = await ForwardingStore(db).forget_extension(number, actor="cli")
+        print(f"removed extension {number}")
+        for other in changed:
+            if other != number:
+                print(f"removed call forwarding of {other} to {number}")
         return 0
 
     async def token_create(db: Database) -> int:

@@ -3,6 +3,7 @@ input, audit, the live event, and the status views that show it (R65, R83)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ import httpx
 import pytest
 import websockets
 
+from tests.peers.sipp import run_scenario_async, start_scenario
 from tests.support.server import VaxlaProcess
 from tests.web.support import setup_node, sign_in
 
@@ -212,3 +214,193 @@ async def test_changes_reach_the_event_stream(fwd_node: Node) -> None:
     assert seen[0]["forwarding"] == [{"kind": "no-answer", "target": "2001", "external": False}]
     assert seen[0]["by"] == "tests"
     assert seen[1]["forwarding"] == []
+
+
+# ---------------------------------------------------------------------- /api/v1/me/forwarding
+
+ME = "/api/v1/me/forwarding"
+
+
+async def _events_until(node: VaxlaProcess, wanted: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """The first ``forwarding.changed`` event whose data ``wanted(data)`` accepts."""
+    url = node.base_url.replace("http://", "ws://") + "/api/v1/events?after=0"
+    token = {"Authorization": f"Bearer {node.token}"}
+
+    async def scan() -> dict[str, Any]:
+        async with websockets.connect(url, additional_headers=token) as ws:
+            while True:
+                m = json.loads(await ws.recv())
+                if m.get("topic") == "forwarding.changed" and wanted(m["data"]):
+                    data: dict[str, Any] = m["data"]
+                    return data
+
+    return await asyncio.wait_for(scan(), timeout)
+
+
+async def test_me_forwarding_is_checked_audited_and_published_like_the_rest(
+    fwd_node: Node,
+) -> None:
+    node, _ = fwd_node
+    lisa = sign_in(node, "lisa.lindqvist")  # employee on 2011
+    try:
+        # Forwarding to oneself: refused the same way by both routes, nothing stored.
+        own = lisa.call("PUT", ME, json=[{"kind": "always", "target": "2011"}])
+        full = lisa.call(
+            "PUT", FWD.format("2011"), json={"rules": [{"kind": "always", "target": "2011"}]}
+        )
+        assert own.status_code == full.status_code == 400, own.text
+        assert own.json()["error_id"] == full.json()["error_id"] == "forwarding-to-self"
+        r = lisa.call("PUT", ME, json=[{"kind": "busy", "target": "4999"}])
+        assert (r.status_code, r.json()["error_id"]) == (422, "forwarding-target-unknown")
+        r = lisa.call(
+            "PUT", ME, json=[{"kind": "busy", "target": "2012"}, {"kind": "busy", "target": "2010"}]
+        )
+        assert (r.status_code, r.json()["error_id"]) == (422, "invalid-input")
+        assert lisa.http.get(ME).json() == []
+
+        # A change through /me: the same validation (a national number becomes E.164),
+        # kept ring time, an audit row, the live event, and routing's status at once.
+        lisa.call("PUT", FWD.format("2011"), json={"rules": [], "no_answer_seconds": 12})
+        r = lisa.call("PUT", ME, json=[{"kind": "busy", "target": "070-444 55 66"}])
+        assert r.status_code == 200, r.text
+        assert r.json() == [{"kind": "busy", "target": "+46704445566", "enabled": True}]
+        assert lisa.http.get(ME).json() == r.json()
+        full_view = lisa.http.get(FWD.format("2011")).json()
+        assert full_view["no_answer_seconds"] == 12 and full_view["updated_by"] == "lisa.lindqvist"
+        detail = node.api("GET", "/api/v1/presence?extensions=2011&detail=true").json()
+        assert detail["2011"]["forwarding"] == [
+            {"kind": "busy", "target": "+46704445566", "external": True}
+        ]
+        event = await _events_until(
+            node,
+            lambda d: d["extension"] == "2011" and d["by"] == "lisa.lindqvist" and d["forwarding"],
+        )
+        assert event["forwarding"] == [{"kind": "busy", "target": "+46704445566", "external": True}]
+        assert event["no_answer_seconds"] == 12
+    finally:
+        lisa.call("DELETE", FWD.format("2011"))
+        lisa.close()
+    audit = node.api(
+        "GET", "/api/v1/directory/audit?entity=extension&entity_id=2011&limit=100"
+    ).json()
+    via_me = [e for e in audit if e["after"] and e["after"].get("via") == "me"]
+    assert [(e["actor"], e["action"]) for e in via_me] == [("lisa.lindqvist", "set-forwarding")]
+    # A token has no extension of its own.
+    r = node.api("GET", ME)
+    assert (r.status_code, r.json()["error_id"]) == (409, "no-extension")
+
+
+# ---------------------------------------------------------------------- removing an extension
+
+
+async def test_removing_an_extension_removes_its_forwarding_and_forwarding_to_it(
+    fwd_node: Node,
+) -> None:
+    node, _ = fwd_node
+    for ext in ("4201", "4202", "4203"):
+        node.add_extension(ext, f"pw-{ext}-secret")
+
+    def put(ext: str, rules: list[dict[str, Any]], seconds: int = 20) -> None:
+        body = {"rules": rules, "no_answer_seconds": seconds}
+        r = node.api("PUT", FWD.format(ext), json=body)
+        assert r.status_code == 200, r.text
+
+    put("4201", [{"kind": "always", "target": "4202"}], seconds=30)
+    put(
+        "4202",
+        [{"kind": "busy", "target": "4201"}, {"kind": "no-answer", "target": "4203"}],
+        seconds=15,
+    )
+    put("4203", [{"kind": "always", "target": "4201", "enabled": False}])
+
+    assert node.api("DELETE", "/api/v1/extensions/4201").status_code == 204
+
+    # Rules of others that pointed at it are gone; their other rules stay.
+    r = node.api("GET", FWD.format("4202")).json()
+    assert _rules(r) == [("no-answer", "4203", True)] and r["no_answer_seconds"] == 15
+    assert node.api("GET", FWD.format("4203")).json()["rules"] == []
+    # Routing's status sees it at once, not after the snapshot's lifetime.
+    detail = node.api("GET", "/api/v1/presence?extensions=4201,4202&detail=true").json()
+    assert detail["4201"]["forwarding"] == []
+    assert detail["4202"]["forwarding"] == [
+        {"kind": "no-answer", "target": "4203", "external": False}
+    ]
+    r = node.api("GET", FWD.format("4201"))
+    assert r.status_code == 404 and r.json()["error_id"] == "extension-not-found"
+    # The number given out again starts without the old forwarding or ring time.
+    node.add_extension("4201", "pw-4201-secret")
+    again = node.api("GET", FWD.format("4201")).json()
+    assert again["rules"] == [] and again["no_answer_seconds"] == 20
+
+    # Each change is audited (the old rules kept for an administrator) and published.
+    audit = node.api("GET", "/api/v1/directory/audit?entity=extension&limit=200").json()
+    removed = {
+        e["entity_id"]: e
+        for e in audit
+        if e["action"] == "clear-forwarding"
+        and e["after"]
+        and e["after"].get("via") == "extension-removed"
+    }
+    assert set(removed) == {"4201", "4202", "4203"}
+    assert all(e["actor"] == "tests" for e in removed.values())
+    assert removed["4202"]["before"]["rules"][0]["target"] == "4201"
+    assert removed["4201"]["before"]["no_answer_seconds"] == 30
+    event = await _events_until(
+        node, lambda d: d["extension"] == "4202" and len(d["forwarding"]) == 1
+    )
+    assert event["forwarding"] == [{"kind": "no-answer", "target": "4203", "external": False}]
+
+
+# ---------------------------------------------------------------------- call records
+
+
+@pytest.mark.slow
+@pytest.mark.peers
+async def test_call_records_say_who_forwarded_the_call(fwd_node: Node) -> None:
+    """GET /api/v1/calls: a forwarded call names the number dialled and the kind."""
+    node, _ = fwd_node
+    node.add_extension("4301", "pw-4301-secret")
+    node.add_extension("4302", "pw-4302-secret")
+    node.add_extension("4303", "pw-4303-secret")
+    target = await start_scenario(
+        "uas_register_answer", node.sip_addr, users=[("4303", "pw-4303-secret")], timeout=25
+    )
+    try:
+        for _ in range(100):
+            regs = node.api("GET", "/api/v1/registrations").json()
+            if any(r["extension"] == "4303" for r in regs):
+                break
+            await asyncio.sleep(0.05)
+        r = node.api("PUT", FWD.format("4302") + "/always", json={"target": "4303"})
+        assert r.status_code == 200, r.text
+        caller = await run_scenario_async(
+            "uac_call",
+            node.sip_addr,
+            users=[("4301", "pw-4301-secret")],
+            service="4302",
+            duration_ms=300,
+        )
+        assert caller.ok, caller.describe()
+        answered = await target.wait(10)
+        assert answered.ok, answered.describe()
+        # A call nobody forwarded: both fields are null.
+        missing = await run_scenario_async(
+            "uac_not_found", node.sip_addr, users=[("4301", "pw-4301-secret")], service="4999"
+        )
+        assert missing.ok, missing.describe()
+    finally:
+        await target.stop()
+        node.api("DELETE", FWD.format("4302"))
+    mine: list[dict[str, Any]] = []
+    for _ in range(50):
+        mine = [c for c in node.calls() if c["caller"] == "4301"]
+        if len(mine) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    by_callee = {c["callee"]: c for c in mine}
+    forwarded = by_callee["4303"]
+    assert (forwarded["result"], forwarded["sip_status"]) == ("answered", 200)
+    assert (forwarded["forwarded_from"], forwarded["forward_kind"]) == ("4302", "always")
+    plain = by_callee["4999"]
+    assert plain["result"] == "not-found"
+    assert plain["forwarded_from"] is None and plain["forward_kind"] is None

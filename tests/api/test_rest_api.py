@@ -16,6 +16,9 @@ def test_openapi_document_lists_the_routes(module_node: VaxlaProcess) -> None:
     assert "/api/v1/registrations" in paths and "/api/v1/calls" in paths
     # errors are documented with the ApiError schema
     assert "ApiError" in doc["components"]["schemas"]
+    # call records name the forwarding that sent a call on
+    record = doc["components"]["schemas"]["CallRecordOut"]["properties"]
+    assert {"forwarded_from", "forward_kind"} <= set(record)
 
 
 def test_token_is_required(module_node: VaxlaProcess) -> None:

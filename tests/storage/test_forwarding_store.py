@@ -166,3 +166,57 @@ async def test_call_records_keep_the_forwarding(db: Database) -> None:
         "busy",
     )
     assert rows["c2"].forwarded_from is None and rows["c2"].forward_kind is None
+
+
+async def test_forgetting_a_removed_extension(db: Database) -> None:
+    bus = EventBus()
+    store = ForwardingStore(db)
+    store.bus = bus
+    await store.replace("1002", [ForwardingRule(ALWAYS, "1003")], 30, actor="a")
+    await store.replace(
+        "1004", [ForwardingRule(BUSY, "1002"), ForwardingRule(NO_ANSWER, "1005")], 15, actor="a"
+    )
+    await store.replace("1006", [ForwardingRule(ALWAYS, "1002", False)], actor="a")
+    await store.replace("1007", [ForwardingRule(ALWAYS, "+46701234567")], actor="a")
+    start = bus.position
+
+    changed = await store.forget_extension("1002", actor="admin")
+
+    assert changed == ["1002", "1004", "1006"]  # the removed one first
+    assert "1002" not in await ForwardingStore(db).table()  # rules and ring time gone
+    assert store.cached("1002") is None
+    kept = (await store.get("1004")).settings
+    assert kept.rules == (ForwardingRule(NO_ANSWER, "1005"),) and kept.no_answer_seconds == 15
+    assert store.cached("1004") == kept  # the snapshot changes at once
+    assert (await store.get("1006")).settings.rules == ()
+    assert (await store.get("1007")).settings.rules == (ForwardingRule(ALWAYS, "+46701234567"),)
+    events = bus.since(start)
+    assert [(e.topic, e.data["extension"]) for e in events] == [
+        ("forwarding.changed", "1002"),
+        ("forwarding.changed", "1004"),
+        ("forwarding.changed", "1006"),
+    ]
+    assert events[1].data["forwarding"] == [
+        {"kind": "no-answer", "target": "1005", "external": False}
+    ]
+    async with db.session() as s:
+        audit = list(
+            await s.scalars(
+                select(AuditEntry).where(
+                    AuditEntry.entity == "extension", AuditEntry.actor == "admin"
+                )
+            )
+        )
+    assert sorted(r.entity_id for r in audit) == ["1002", "1004", "1006"]
+    assert {r.action for r in audit} == {"clear-forwarding"}
+    assert all(r.after is not None and r.after["via"] == "extension-removed" for r in audit)
+    # Nothing left to forget: nothing changes, nothing is published.
+    assert await store.forget_extension("1002", actor="admin") == []
+    assert bus.position == start + 3
+
+
+async def test_forgetting_a_ring_time_alone(db: Database) -> None:
+    store = ForwardingStore(db)
+    await store.replace("1002", [], 45, actor="a")
+    assert await store.forget_extension("1002", actor="admin") == ["1002"]
+    assert "1002" not in await ForwardingStore(db).table()

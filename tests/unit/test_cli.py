@@ -50,3 +50,35 @@ def test_token_create_prints_a_secret_once(tmp_path: Path) -> None:
     assert token.startswith("vx_") and len(token) > 30
     listed = vaxla("token", "list", *d).stdout
     assert "ci" in listed and token not in listed
+
+
+async def test_extension_remove_forgets_its_call_forwarding(tmp_path: Path) -> None:
+    from vaxla.pbx.forwarding import ForwardingRule, ForwardKind
+    from vaxla.pbx.forwarding_store import ForwardingStore
+    from vaxla.store.db import Database
+
+    d = ["--data-dir", str(tmp_path)]
+    for number in ("1234", "1235"):
+        r = vaxla("extension", "add", number, "--name", "X", "--password", "hemligt1", *d)
+        assert r.returncode == 0, r.stderr
+    db = Database(f"sqlite:///{tmp_path / 'vaxla.db'}")
+    try:
+        store = ForwardingStore(db)
+        always, busy = ForwardKind.ALWAYS, ForwardKind.BUSY
+        await store.replace("1234", [ForwardingRule(always, "1235")], 40, actor="t")
+        await store.replace(
+            "1235",
+            [ForwardingRule(busy, "1234"), ForwardingRule(always, "+46701234567")],
+            actor="t",
+        )
+        r = vaxla("extension", "remove", "1234", *d)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines() == [
+            "removed extension 1234",
+            "removed call forwarding of 1235 to 1234",
+        ]
+        assert "1234" not in await ForwardingStore(db).table()
+        left = (await store.get("1235")).settings.rules
+        assert left == (ForwardingRule(always, "+46701234567"),)
+    finally:
+        await db.close()

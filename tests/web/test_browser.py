@@ -156,6 +156,120 @@ async def test_employee_self_service_on_a_phone_sized_screen(
     await page.context.close()
 
 
+async def test_console_shows_call_forwarding_live_and_removes_it(
+    web_node: Node, browser: Browser
+) -> None:
+    """R65, R83: the operator sees an extension's forwarding next to its phone
+    state as it is set and cleared elsewhere (no reload), and can remove it."""
+    node, ids = web_node
+    fwd = "/api/v1/extensions/2011/forwarding"
+    assert node.api("DELETE", fwd).status_code == 204
+    page = await signed_in_page(browser, node, "telefonist")
+    await expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    await page.evaluate("window.__sameDocument = true")
+    await page.fill("#q", "Lisa Lindqvist")
+    hit = page.locator(f'#results button[data-id="{ids["lisa.lindqvist"]}"]')
+    await expect(hit).to_be_visible()
+    await hit.click()
+    await expect(page.locator("#card-name")).to_have_text("Lisa Lindqvist")
+    # The note sits right after the phone state, in the hit list and on the card.
+    beside_state = '.phone-state[data-ext="2011"] + .forwarding[data-ext="2011"]'
+    notes = page.locator(beside_state)
+    await expect(notes).to_have_count(2)
+    for i in range(2):
+        await expect(notes.nth(i)).to_have_attribute("data-set", "no")
+    await expect(page.locator("#card-forwarding")).to_have_text("Ingen vidarekoppling")
+    await expect(page.locator("#fwd-remove")).to_have_count(0)
+
+    # Set through the API: it appears at once.
+    r = node.api("PUT", fwd, json={"rules": [{"kind": "always", "target": "2012"}]})
+    assert r.status_code == 200, r.text
+    for i in range(2):
+        await expect(notes.nth(i)).to_have_text("Vidarekopplad till 2012", timeout=2000)
+        await expect(notes.nth(i)).to_be_visible()
+    await expect(page.locator("#card-forwarding")).to_have_text("Vidarekopplad till 2012")
+    await screenshot(page, "konsol-vidarekoppling")
+
+    # Cleared through the API: it goes away at once.
+    assert node.api("DELETE", fwd).status_code == 204
+    for i in range(2):
+        await expect(notes.nth(i)).to_have_attribute("data-set", "no", timeout=2000)
+        await expect(notes.nth(i)).to_be_hidden()
+    await expect(page.locator("#card-forwarding")).to_have_text("Ingen vidarekoppling")
+    await expect(page.locator("#fwd-remove")).to_have_count(0)
+
+    # Set again (busy, too), then removed by the operator's button.
+    r = node.api(
+        "PUT",
+        fwd,
+        json={
+            "rules": [
+                {"kind": "always", "target": "2012"},
+                {"kind": "busy", "target": "070-123 45 67"},
+            ]
+        },
+    )
+    assert r.status_code == 200, r.text
+    await expect(notes.first).to_have_text(
+        "Vidarekopplad till 2012; Vid upptaget: +46701234567", timeout=2000
+    )
+    remove = page.locator("#fwd-remove")
+    await expect(remove).to_have_text("Ta bort vidarekoppling")
+    await remove.click()
+    await expect(page.locator("#toast")).to_contain_text("Vidarekopplingen är borttagen")
+    for i in range(2):
+        await expect(notes.nth(i)).to_have_attribute("data-set", "no", timeout=2000)
+    await expect(page.locator("#card-forwarding")).to_have_text("Ingen vidarekoppling")
+    assert node.api("GET", fwd).json()["rules"] == []
+    audit = node.api("GET", "/api/v1/directory/audit?entity=extension&entity_id=2011&limit=1")
+    [last] = audit.json()
+    assert (last["actor"], last["action"]) == ("telefonist", "clear-forwarding")
+    assert await page.evaluate("window.__sameDocument === true")  # never reloaded
+    await page.context.close()
+
+
+async def test_employee_sets_own_call_forwarding_on_mina_sidor(
+    web_node: Node, browser: Browser
+) -> None:
+    node, _ = web_node
+    fwd = "/api/v1/extensions/2011/forwarding"
+    r = node.api("PUT", fwd, json={"rules": [{"kind": "busy", "target": "2012"}]})
+    assert r.status_code == 200, r.text
+    page = await signed_in_page(browser, node, "lisa.lindqvist")
+    assert page.url.endswith("/mina-sidor")
+    await expect(page.locator("#h-fwd")).to_have_text("Vidarekoppling")
+    # The page shows what is stored (and has finished loading).
+    await expect(page.locator("#fwd-busy")).to_have_value("2012")
+    await expect(page.locator("#fwd-seconds")).to_have_value("20")
+    # Forwarding to oneself is refused, in Swedish, and nothing changes.
+    await page.fill("#fwd-always", "2011")
+    await page.click("#fwd-save")
+    await expect(page.locator("#toast")).to_have_text(
+        "En anknytning kan inte vidarekopplas till sig själv"
+    )
+    assert [r["kind"] for r in node.api("GET", fwd).json()["rules"]] == ["busy"]
+
+    await page.fill("#fwd-always", "")
+    await page.fill("#fwd-busy", "")
+    await page.fill("#fwd-no-answer", "2012")
+    await page.fill("#fwd-unreachable", "070-765 43 21")
+    await page.fill("#fwd-seconds", "15")
+    await page.click("#fwd-save")
+    await expect(page.locator("#toast")).to_have_text("Vidarekopplingen är sparad")
+    stored = node.api("GET", fwd).json()
+    assert [(r["kind"], r["target"], r["enabled"]) for r in stored["rules"]] == [
+        ("no-answer", "2012", True),
+        ("unreachable", "+46707654321", True),
+    ]
+    assert stored["no_answer_seconds"] == 15 and stored["updated_by"] == "lisa.lindqvist"
+    # The page shows what was stored (the external number in E.164).
+    await expect(page.locator("#fwd-unreachable")).to_have_value("+46707654321", timeout=2000)
+    await screenshot(page, "mina-sidor-vidarekoppling")
+    assert node.api("DELETE", fwd).status_code == 204
+    await expect(page.locator("#fwd-no-answer")).to_have_value("", timeout=2000)
+    await page.context.close()
+
+
 async def test_admin_page_manages_users(web_node: Node, browser: Browser) -> None:
     node, _ = web_node
     page = await signed_in_page(browser, node, "admin1")

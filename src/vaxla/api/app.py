@@ -24,6 +24,7 @@ from vaxla.errors import VaxlaError
 from vaxla.events import EventBus
 from vaxla.metrics import Metrics
 from vaxla.pbx.extensions import ExtensionInfo, ExtensionStore
+from vaxla.pbx.forwarding_store import serving as forwarding_serving
 from vaxla.pbx.location import LocationService
 from vaxla.store.db import Database
 from vaxla.store.models import CallRecord
@@ -87,6 +88,13 @@ class CallRecordOut(BaseModel):
     result: str
     sip_status: int | None
     hangup_by: str | None
+    forwarded_from: str | None = Field(
+        None, description="The number dialled, when call forwarding sent the call to callee"
+    )
+    forward_kind: str | None = Field(
+        None,
+        description="The kind of the last forwarding step: always | busy | no-answer | unreachable",
+    )
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -185,6 +193,8 @@ def create_app(ctx: ApiContext, routers: Sequence[APIRouter] = ()) -> FastAPI:
     async def remove_extension(number: str, p: Principal = auth) -> Response:
         await ctx.extensions.remove(number)
         ctx.location.forget_aor(number)
+        # Its call forwarding goes too, and others' forwarding to it (see there).
+        await forwarding_serving(ctx.db, ctx.bus).forget_extension(number, actor=p.subject)
         await record_now(
             ctx.db, actor=p.subject, action="delete", entity="extension", entity_id=number
         )

@@ -13,11 +13,11 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from vaxla.api.auth import ROLE_ORDER, Principal, require_roles
 from vaxla.auth import audit
-from vaxla.auth.models import CallForwarding, VoicemailPin
+from vaxla.auth.models import VoicemailPin
 from vaxla.auth.passwords import PasswordHashing
 from vaxla.auth.sessions import SessionStore
 from vaxla.auth.users import UserInfo, UserStore
@@ -26,8 +26,6 @@ from vaxla.i18n import t
 from vaxla.pbx.extensions import ExtensionStore
 from vaxla.store.db import Database
 from vaxla.web.presence import PhoneStates
-
-FORWARDING_KINDS = ("always", "busy", "no-answer", "unreachable")
 
 
 class NoExtension(VaxlaError):
@@ -104,12 +102,6 @@ class SipPasswordIn(BaseModel):
 
 class PinIn(BaseModel):
     pin: str = Field(pattern=r"^[0-9]{4,8}$")
-
-
-class ForwardingItem(BaseModel):
-    kind: Literal["always", "busy", "no-answer", "unreachable"]
-    target: str = Field(pattern=r"^\+?[0-9]{2,20}$", examples=["+46701234567"])
-    enabled: bool = True
 
 
 class RoleOut(BaseModel):
@@ -263,55 +255,8 @@ def build_router(
             )
         return Response(status_code=204)
 
-    async def _forwarding(ext: str) -> list[ForwardingItem]:
-        async with db.session() as s:
-            rows = await s.scalars(select(CallForwarding).where(CallForwarding.extension == ext))
-            found = {r.kind: r for r in rows}
-        return [
-            ForwardingItem(kind=k, target=found[k].target, enabled=found[k].enabled)
-            for k in FORWARDING_KINDS
-            if k in found
-        ]
-
-    @router.get("/api/v1/me/forwarding", response_model=list[ForwardingItem], tags=["self-service"])
-    async def get_forwarding(p: Principal = anyone) -> list[ForwardingItem]:
-        return await _forwarding(_own_extension(p))
-
-    @router.put("/api/v1/me/forwarding", response_model=list[ForwardingItem], tags=["self-service"])
-    async def set_forwarding(
-        body: list[ForwardingItem], p: Principal = anyone
-    ) -> list[ForwardingItem]:
-        """Replace your call forwarding targets (vidarekoppling; the PBX acts on them later)."""
-        ext = _own_extension(p)
-        kinds = [f.kind for f in body]
-        if len(set(kinds)) != len(kinds):
-            raise InvalidInput("one target per kind", field="kind")
-        before = [f.model_dump() for f in await _forwarding(ext)]
-        now = users.now()
-        async with db.transaction() as s:
-            await s.execute(delete(CallForwarding).where(CallForwarding.extension == ext))
-            s.add_all(
-                CallForwarding(
-                    extension=ext,
-                    kind=f.kind,
-                    target=f.target,
-                    enabled=f.enabled,
-                    updated_at=now,
-                    updated_by=p.subject,
-                )
-                for f in body
-            )
-            audit.record(
-                s,
-                actor=p.subject,
-                action="set-forwarding",
-                entity="extension",
-                entity_id=ext,
-                before={"targets": before},
-                after={"targets": [f.model_dump() for f in body]},
-                now=now,
-            )
-        return await _forwarding(ext)
+    # Call forwarding of the own extension (``/api/v1/me/forwarding``) is served
+    # by ``vaxla.pbx.forwarding_api`` through the PBX's forwarding store.
 
     # ------------------------------------------------------------ phone state
 

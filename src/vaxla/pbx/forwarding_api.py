@@ -8,6 +8,10 @@ audited before the answer, and published as ``forwarding.changed``.
 Errors: ``forwarding-to-self`` (400), ``forwarding-target-invalid`` and
 ``forwarding-target-unknown`` (422), ``extension-not-found`` (404),
 ``forwarding-not-set`` (409, enabling a rule that has no target).
+
+``/api/v1/me/forwarding`` (the first self-service form: a bare list of rules
+for the caller's own extension) is kept for existing clients as a thin wrapper
+over the same store and checks; *Mina sidor* uses the routes above.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from vaxla.api.auth import Forbidden, Principal
-from vaxla.errors import Conflict, ExtensionNotFound
+from vaxla.auth.api import NoExtension
+from vaxla.errors import Conflict, ExtensionNotFound, InvalidInput
 from vaxla.pbx.forwarding import (
     DEFAULT_NO_ANSWER_SECONDS,
     MAX_NO_ANSWER_SECONDS,
@@ -64,6 +69,19 @@ class ForwardingIn(BaseModel):
         le=MAX_NO_ANSWER_SECONDS,
         description="How long the phones ring before the no-answer rule takes the call",
     )
+
+
+class OwnRule(BaseModel):
+    """One rule in the ``/api/v1/me/forwarding`` form."""
+
+    kind: ForwardKind = Field(examples=["busy"])
+    target: str = Field(
+        min_length=2,
+        max_length=40,
+        examples=["+46701234567"],
+        description="An extension, or an external number (stored in E.164)",
+    )
+    enabled: bool = True
 
 
 class OneRuleIn(BaseModel):
@@ -195,6 +213,36 @@ def build_router(
         await _extension(number)
         await store.remove_rule(number, None, actor=p.subject)
         return Response(status_code=204)
+
+    # ---------------------------------------------------------------- /me (compatibility)
+
+    def _own(p: Principal) -> str:
+        if not p.extension:
+            raise NoExtension("you have no extension of your own")
+        return p.extension
+
+    def _own_out(stored: StoredForwarding) -> list[OwnRule]:
+        return [
+            OwnRule(kind=r.kind, target=r.target, enabled=r.enabled) for r in stored.settings.rules
+        ]
+
+    @router.get("/me/forwarding", response_model=list[OwnRule], tags=["self-service"])
+    async def get_own(p: Principal = who) -> list[OwnRule]:
+        """Your own extension's rules (the same as ``GET /extensions/{number}/forwarding``)."""
+        number = _own(p)
+        await _extension(number)
+        return _own_out(await store.get(number))
+
+    @router.put("/me/forwarding", response_model=list[OwnRule], tags=["self-service"])
+    async def set_own(body: list[OwnRule], p: Principal = who) -> list[OwnRule]:
+        """Replace your own extension's rules; the ring time is kept. Checked,
+        stored, audited and published exactly as ``PUT /extensions/{number}/forwarding``."""
+        number = _own(p)
+        await _extension(number)
+        if len(body) > len(ForwardKind):
+            raise InvalidInput("one rule per kind", field="kind")
+        rules = [ForwardingRule(r.kind, await _target(r.target), r.enabled) for r in body]
+        return _own_out(await store.replace(number, rules, None, actor=p.subject, via="me"))
 
     @router.put(path + "/{kind}", response_model=ForwardingOut)
     async def set_one(

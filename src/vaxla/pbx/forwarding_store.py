@@ -4,8 +4,9 @@ Every change is written (with its audit row, in the same transaction) before
 it is acknowledged, then published on the bus as ``forwarding.changed``.
 Routing and status read a snapshot of the whole table, reloaded at most every
 ``ttl`` seconds: changes made through this store apply at once; changes made
-elsewhere (another node, the older ``/api/v1/me/forwarding`` route) within
-``ttl``.
+elsewhere (another node, the ``vaxla`` command) within ``ttl``. Every writer in
+a node (the REST routes, ``/api/v1/me/forwarding`` included, phone codes,
+removing an extension) goes through the PBX's store.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -38,6 +40,10 @@ from vaxla.store.forwarding_models import CallForwardingSettings
 log = logging.getLogger("vaxla.forwarding")
 
 TOPIC = "forwarding.changed"
+
+#: The first store made on each database in this process: the PBX's, whose
+#: snapshot routing reads (see :func:`serving`).
+_SERVING: weakref.WeakKeyDictionary[Database, ForwardingStore] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +108,7 @@ class ForwardingStore:
         self._fresh_until = -math.inf
         self._loading: asyncio.Future[None] | None = None
         self._generation = 0
+        _SERVING.setdefault(db, self)
 
     # ------------------------------------------------------------ reading
 
@@ -240,6 +247,46 @@ class ForwardingStore:
             extension, change, actor=actor, action="disable-forwarding", via=via
         )
 
+    async def forget_extension(
+        self, extension: str, *, actor: str, via: str = "extension-removed"
+    ) -> list[str]:
+        """Erase what forwarding knows of a removed extension; returns the
+        extensions whose settings changed (the removed one first, if it had any).
+
+        The removed extension's own rules and ring time go. Rules of OTHER
+        extensions that forward to it are erased too (not kept as
+        "target unknown"): a call that reaches a forwarding target that does
+        not exist ends with 480, so a kept rule would make its owner
+        unreachable (CFU) or turn a busy/no-answer call into a failure, and a
+        number given out again later would receive calls meant for someone
+        else. Each change is audited (``clear-forwarding``, ``via``
+        ``extension-removed``, the old rules in ``before``, so they can be
+        restored) and published as ``forwarding.changed`` like any other.
+        """
+        now = self.now()
+        changes: list[ForwardingSettings] = []
+        async with self.db.transaction() as s:
+            own = await self._read(s, extension)
+            if own.updated_at is not None:  # any rule or a ring time stored
+                after = ForwardingSettings(extension)
+                await self._store(s, own.settings, after, actor, "clear-forwarding", via, now)
+                changes.append(after)
+            pointing = await s.scalars(
+                select(CallForwarding.extension)
+                .where(CallForwarding.target == extension, CallForwarding.extension != extension)
+                .distinct()
+            )
+            for other in sorted(set(pointing)):
+                before = (await self._read(s, other)).settings
+                after = replace(
+                    before, rules=tuple(r for r in before.rules if r.target != extension)
+                )
+                await self._store(s, before, after, actor, "clear-forwarding", via, now)
+                changes.append(after)
+        for after in changes:
+            self._applied(after, actor)
+        return [c.extension for c in changes]
+
     async def _write(
         self,
         extension: str,
@@ -254,44 +301,64 @@ class ForwardingStore:
             before = (await self._read(s, extension)).settings
             after = change(before)
             check_rules(extension, after.rules)
-            await s.execute(delete(CallForwarding).where(CallForwarding.extension == extension))
-            s.add_all(
-                CallForwarding(
+            await self._store(s, before, after, actor, action, via, now)
+        self._applied(after, actor)
+        return StoredForwarding(after, now, actor)
+
+    async def _store(
+        self,
+        s: AsyncSession,
+        before: ForwardingSettings,
+        after: ForwardingSettings,
+        actor: str,
+        action: str,
+        via: str,
+        now: datetime,
+    ) -> None:
+        """Write ``after`` over the extension's rows, with its audit row."""
+        extension = after.extension
+        await s.execute(delete(CallForwarding).where(CallForwarding.extension == extension))
+        s.add_all(
+            CallForwarding(
+                extension=extension,
+                kind=r.kind.value,
+                target=r.target,
+                enabled=r.enabled,
+                updated_at=now,
+                updated_by=actor[:100],
+            )
+            for r in after.rules
+        )
+        opt = await s.get(CallForwardingSettings, extension)
+        if not after.rules and after.no_answer_seconds == DEFAULT_NO_ANSWER_SECONDS:
+            if opt is not None:
+                await s.delete(opt)
+        elif opt is None:
+            s.add(
+                CallForwardingSettings(
                     extension=extension,
-                    kind=r.kind.value,
-                    target=r.target,
-                    enabled=r.enabled,
+                    no_answer_seconds=after.no_answer_seconds,
                     updated_at=now,
                     updated_by=actor[:100],
                 )
-                for r in after.rules
             )
-            opt = await s.get(CallForwardingSettings, extension)
-            if not after.rules and after.no_answer_seconds == DEFAULT_NO_ANSWER_SECONDS:
-                if opt is not None:
-                    await s.delete(opt)
-            elif opt is None:
-                s.add(
-                    CallForwardingSettings(
-                        extension=extension,
-                        no_answer_seconds=after.no_answer_seconds,
-                        updated_at=now,
-                        updated_by=actor[:100],
-                    )
-                )
-            else:
-                opt.no_answer_seconds = after.no_answer_seconds
-                opt.updated_at, opt.updated_by = now, actor[:100]
-            audit.record(
-                s,
-                actor=actor,
-                action=action,
-                entity="extension",
-                entity_id=extension,
-                before=_settings_json(before),
-                after={**_settings_json(after), "via": via},
-                now=now,
-            )
+        else:
+            opt.no_answer_seconds = after.no_answer_seconds
+            opt.updated_at, opt.updated_by = now, actor[:100]
+        audit.record(
+            s,
+            actor=actor,
+            action=action,
+            entity="extension",
+            entity_id=extension,
+            before=_settings_json(before),
+            after={**_settings_json(after), "via": via},
+            now=now,
+        )
+
+    def _applied(self, after: ForwardingSettings, actor: str) -> None:
+        """A committed change: into the snapshot at once, onto the bus, into the log."""
+        extension = after.extension
         self._generation += 1
         if after.rules or after.no_answer_seconds != DEFAULT_NO_ANSWER_SECONDS:
             self._table[extension] = after
@@ -311,7 +378,18 @@ class ForwardingStore:
             "call forwarding changed",
             extra={"extension": extension, "forwarding": status_json(after), "by": actor},
         )
-        return StoredForwarding(after, now, actor)
+
+
+def serving(db: Database, bus: EventBus | None = None) -> ForwardingStore:
+    """The store that serves ``db`` in this process (the PBX's, so that a
+    change made through it reaches routing at once), or a new one publishing
+    on ``bus`` when there is none (e.g. the ``vaxla`` command)."""
+    store = _SERVING.get(db)
+    if store is None:
+        store = ForwardingStore(db)
+    if store.bus is None:
+        store.bus = bus
+    return store
 
 
 async def active_forwarding(
