@@ -1,6 +1,8 @@
 """Listen-in (9003) and whisper (9004) on an anchored call, three baresip phones.
 
-A (1001, 440 Hz) calls B (1002, 1000 Hz); the call is anchored. C (1003,
+A (1001, 440 Hz) calls B (1002, 1000 Hz). For whisper the node anchors
+every call; for listen-in it anchors none, so the service has to put the
+call's media through Växla (re-INVITEs) when C asks for it. C (1003,
 1700 Hz), a supervisor (listen-in) or an operator (whisper), dials the
 service number and keys ``1002#``. Who hears whom is read from each
 phone's recording of what it received (FFT), in the stretch of time while
@@ -80,11 +82,18 @@ async def _closed(phone: BaresipPhone) -> float:
     return time.monotonic()
 
 
-@pytest.mark.parametrize("number", ["9003", "9004"], ids=["listen-in", "whisper"])
+@pytest.mark.parametrize(
+    ("number", "node_fixture"),
+    [("9003", "node"), ("9004", "anchoring_node")],
+    ids=["listen-in-on-a-direct-call", "whisper-on-an-anchored-call"],
+)
 async def test_supervisor_listens_in_or_whispers(
-    anchoring_node: VaxlaProcess, baresip_factory: BaresipFactory, number: str
+    request: pytest.FixtureRequest,
+    baresip_factory: BaresipFactory,
+    number: str,
+    node_fixture: str,
 ) -> None:
-    node = anchoring_node
+    node: VaxlaProcess = request.getfixturevalue(node_fixture)
     whisper = number == "9004"
     _add_user(node, "chef", "operator" if whisper else "supervisor", "1003")
     a = await registered_phone(node, baresip_factory, "1001", tone_hz=A_HZ)

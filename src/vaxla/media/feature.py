@@ -102,12 +102,23 @@ class MediaFeature:
         )
         b2bua = ctx.services["b2bua"]
         policy = RoleMonitorPolicy(ctx.db)
+
+        async def anchor_call_of(extension: str) -> bool:
+            """Anchor the extension's answered call (listen-in needs its media)."""
+            call = b2bua.current_call(extension)
+            if call is None:
+                return False
+            return bool(await b2bua.set_anchored(call.a_dialog.call_id, True))
+
+        def monitor(whisper: bool) -> MonitorService:
+            return MonitorService(engine, whisper=whisper, policy=policy, anchor=anchor_call_of)
+
         services: list[tuple[str | None, Any]] = [
             (s.echo_number, EchoService(engine)),
             (s.readback_number, ReadbackService(engine)),
             (s.conference_number, ConferenceService(engine)),
-            (s.listen_number, MonitorService(engine, whisper=False, policy=policy)),
-            (s.whisper_number, MonitorService(engine, whisper=True, policy=policy)),
+            (s.listen_number, monitor(False)),
+            (s.whisper_number, monitor(True)),
         ]
         for number, service in services:
             if number:

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vaxla.media.endpoint import RtpEndpoint
@@ -311,8 +311,10 @@ class MonitorService:
     is); anyone else gets 403 Forbidden. The caller keys the extension whose
     call to join, then ``#``. Listen-in hears both parties and is not heard;
     whisper is heard by that extension's party only (the other party hears
-    nothing of it). An unknown or unanchored call gets the busy tone, and so
-    does the supervisor when the call ends first.
+    nothing of it). A call whose media runs directly between the phones is
+    anchored first (by re-INVITE, through ``anchor``), so any answered call
+    can be joined; no call, or one that cannot be anchored, gets the busy
+    tone, and so does the supervisor when the call ends first.
 
     Monitoring a call is intrusive: every attempt is written to the audit log
     (refused, started with both parties, ended with its duration), logged,
@@ -329,10 +331,13 @@ class MonitorService:
         *,
         whisper: bool,
         policy: MonitorPolicy,
+        anchor: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.engine = engine
         self.whisper = whisper
         self.policy = policy
+        # Puts an extension's answered call's media through Växla; False if it has none.
+        self.anchor = anchor
 
     @property
     def mode(self) -> str:
@@ -394,14 +399,20 @@ class MonitorService:
             extension = await self._read_number(leg, call)
             if extension is None:
                 return
-            anchored = self.engine.anchored.get(self.engine.by_extension.get(extension, ""))
-            if anchored is None or anchored.closed:
+            anchored = self._anchored(extension)
+            if anchored is None and self.anchor is not None and await self.anchor(extension):
+                anchored = self._anchored(extension)
+            if anchored is None:
                 self._event("no-call", by=call.caller, target=extension)
                 await self._busy(leg, call)
                 return
             await self._attach(leg, call, user, extension, anchored)
         finally:
             self.engine.close_leg(leg, call.call_id)
+
+    def _anchored(self, extension: str) -> AnchoredCall | None:
+        anchored = self.engine.anchored.get(self.engine.by_extension.get(extension, ""))
+        return None if anchored is None or anchored.closed else anchored
 
     async def _attach(
         self, leg: MediaLeg, call: ServiceCall, user: str, extension: str, anchored: AnchoredCall
