@@ -313,6 +313,7 @@ class MemoryIndex:
                 if (p := people.get(pid)) is not None and any(holds(p, lk) for lk in lookups)
             }, False
         cap = limits.CAP
+        most = 3 * cap + 1  # rows read at most, as SQL's LIMIT: the first in index order
         found: set[int] = set()
         rows = 0
         for lookup in lookups:
@@ -321,9 +322,9 @@ class MemoryIndex:
                     rows += 1
                     found.add(ids)
                 else:
-                    rows += len(ids)
-                    found.update(ids)
-                if rows > 3 * cap or len(found) > cap:
+                    found.update(ids[: most - rows])
+                    rows += min(len(ids), most - rows)
+                if rows >= most or len(found) > cap:
                     return found, True
         return found, False
 
@@ -432,13 +433,13 @@ class MemoryIndex:
         return self._order
 
     def in_name_order(self, ids: Collection[int], limit: int) -> list[int]:
-        self._in_order()
+        order = self._in_order()
         rank = self._rank
         try:  # ids come from this index: all known
-            return heapq.nsmallest(limit, ids, key=rank.__getitem__)
+            places = [rank[pid] for pid in ids]
         except KeyError:
-            known = [pid for pid in ids if pid in rank]
-            return heapq.nsmallest(limit, known, key=rank.__getitem__)
+            places = [rank[pid] for pid in ids if pid in rank]
+        return [order[i] for i in heapq.nsmallest(limit, places)]
 
     def listing(
         self, subtree: Collection[int] | None, include_inactive: bool, limit: int
