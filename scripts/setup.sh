@@ -25,6 +25,9 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || {
 missing=()
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 command -v gcc >/dev/null || missing+=(gcc)
+# Python headers: the C relay fast path (vaxla.media._fastrelay) is built with them
+[ -f "$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] ||
+    missing+=(python3-dev)
 command -v espeak-ng >/dev/null || missing+=(espeak-ng)  # Swedish prompts
 if [ $for_tests = 1 ]; then
     command -v sipp >/dev/null || missing+=(sip-tester)
@@ -48,8 +51,10 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 stamp=.venv/.vaxla-installed
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)-$for_tests"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+# What the install builds from: a changed C file is rebuilt (in place, in src/).
+want="$(cat pyproject.toml setup.py src/vaxla/media/_fastrelay.c | sha256sum | cut -d' ' -f1)-$for_tests"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] ||
+    ! .venv/bin/python -c 'import vaxla.media._fastrelay' 2>/dev/null; then
     .venv/bin/python -m pip install -q --upgrade pip
     if [ $for_tests = 1 ]; then
         .venv/bin/python -m pip install -q -e '.[test]'

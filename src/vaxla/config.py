@@ -127,6 +127,11 @@ class MediaSettings(BaseModel):
         description='"never": bridged calls send media directly between phones; '
         '"always": media of every bridged call runs through Växla.',
     )
+    fast_relay: bool = Field(
+        True,
+        description="Relay anchored calls' RTP in the C fast path (vaxla.media._fastrelay); "
+        "false, or the extension not built: relay in Python.",
+    )
     jitter_delay_ms: int = Field(40, description="Playout delay of received audio.")
     echo_number: str | None = Field("9000", description="Echo test (empty: off).")
     readback_number: str | None = Field(

@@ -12,6 +12,10 @@ The relay path is kept short: a datagram from A is checked against A's
 latched address, counted in A's RFC 3550 reception statistics and sent on
 from side B unchanged. RTCP is passed through the same way (and read, so
 the phones' own loss/jitter figures end up in the call's quality rows).
+With ``media.fast_relay`` (the default, when the C extension is built)
+each side is a :class:`FastRelaySide`: the same path runs in C, on a
+thread of the media engine, and only what needs Python comes back here
+(docs/dev/fast-relay.md).
 
 *Taps* decode what each phone sends, only while someone needs it: a
 recorder (stereo, caller left / callee right, or mixed mono), a listen-in
@@ -27,6 +31,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vaxla.media.endpoint import Addr
+from vaxla.media.fastrelay import HANDOFF_RTCP, FastRelay, StreamInfo
 from vaxla.media.leg import MediaLeg
 from vaxla.media.negotiation import (
     PCMA,
@@ -197,11 +203,16 @@ class RelaySide(asyncio.DatagramProtocol):
         except ValueError:
             return
         peer = self.peer
-        if peer is None or not peer.relaying or peer.rtcp_target is None:
+        if peer is not None and peer.relaying:
+            peer.send_rtcp(data)
+
+    def send_rtcp(self, data: bytes) -> None:
+        """RTCP from the other phone, on to this one."""
+        if self.rtcp_target is None:
             return
-        transport = peer.transport if peer.rtcp_mux else peer.rtcp_transport
+        transport = self.transport if self.rtcp_mux else self.rtcp_transport
         if transport is not None:
-            transport.sendto(data, peer.rtcp_target)
+            transport.sendto(data, self.rtcp_target)
 
     def send(self, data: bytes) -> None:
         if self.transport is not None and self.target is not None:
@@ -211,24 +222,167 @@ class RelaySide(asyncio.DatagramProtocol):
     def quality(self) -> StreamStats:
         received = sum(s.received for s in self.sources.values())
         lost = sum(max(s.lost, 0) for s in self.sources.values())
+        jitter = self.stats.jitter if self.stats is not None else 0.0
+        return self._stream_stats(received, lost, jitter, self.packets_out, self.source_changes)
+
+    def _stream_stats(
+        self, received: int, lost: int, jitter: float, packets_out: int, source_changes: int
+    ) -> StreamStats:
         expected = received + lost
-        jitter = self.stats.jitter / 8.0 if self.stats is not None else 0.0
         remote = next(reversed(self.remote_reports.values()), None) if self.remote_reports else None
         return StreamStats(
             packets_received=received,
             packets_lost=lost,
             loss_percent=round(100.0 * lost / expected, 2) if expected else 0.0,
-            jitter_ms=round(jitter, 2),
-            packets_sent=self.packets_out,
-            source_changes=self.source_changes,
+            jitter_ms=round(jitter / 8.0, 2),
+            packets_sent=packets_out,
+            source_changes=source_changes,
             remote_loss_percent=round(remote[0] * 100 / 256, 2) if remote else None,
             remote_jitter_ms=round(remote[1] / 8.0, 2) if remote else None,
         )
 
+    async def open_rtp(self, host: str, port: int) -> None:
+        """Bind the RTP socket at ``port`` (OSError when it is taken)."""
+        await self.loop.create_datagram_endpoint(_same(self), local_addr=(host, port))
+
+    def close_rtp(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
     def close(self) -> None:
-        for t in (self.transport, self.rtcp_transport):
-            if t is not None:
-                t.close()
+        self.close_rtp()
+        if self.rtcp_transport is not None:
+            self.rtcp_transport.close()
+
+
+class FastRelaySide(RelaySide):
+    """A :class:`RelaySide` whose RTP socket the C relay reads
+    (:mod:`vaxla.media.fastrelay`): latching, reception statistics and
+    forwarding happen there, so ``addr``, ``target`` and the counters here
+    are refreshed from it when needed. RTCP muxed on the RTP port, and
+    copies of the phone's packets while taps are attached, come back
+    through :meth:`handoff`. The RTCP socket stays on the event loop."""
+
+    def __init__(
+        self,
+        name: str,
+        loop: asyncio.AbstractEventLoop,
+        relay: FastRelay,
+        relatch_after: float = 1.0,
+    ) -> None:
+        self.relay = relay
+        self.handle: int | None = None
+        self.sock: socket.socket | None = None
+        self._relaying = True
+        self._tap: RtpReceiver | None = None
+        self._final: StreamInfo | None = None  # the C figures when the stream closed
+        super().__init__(name, loop, relatch_after)
+
+    # what the C relay must know at once: whether to relay, to tap, to hand RTCP back
+
+    @property
+    def relaying(self) -> bool:
+        return self._relaying
+
+    @relaying.setter
+    def relaying(self, value: bool) -> None:
+        self._relaying = value
+        if self.handle is not None:
+            self.relay.set_flags(self.handle, relaying=value)
+
+    @property
+    def tap(self) -> RtpReceiver | None:
+        return self._tap
+
+    @tap.setter
+    def tap(self, value: RtpReceiver | None) -> None:
+        self._tap = value
+        if self.handle is not None:
+            self.relay.set_flags(self.handle, tap=value is not None)
+
+    async def open_rtp(self, host: str, port: int) -> None:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            sock.bind(address)
+            self.handle = self.relay.add(sock, self, self.relatch_after)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+        self.relay.set_flags(
+            self.handle, relaying=self._relaying, tap=self._tap is not None, rtcp_mux=self.rtcp_mux
+        )
+        if self.sdp_addr is not None:
+            self.relay.set_target(self.handle, self.sdp_addr, relatch=self.addr is None)
+
+    def close_rtp(self) -> None:
+        if self.handle is not None:
+            self._final = self.relay.info(self.handle)
+            self.relay.remove(self.handle)
+            self.handle = None
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    # -- addresses
+
+    def set_sdp_address(self, address: str, port: int, rtcp_port: int, mux: bool) -> None:
+        moved = (address, port) != self.sdp_addr and address not in ("0.0.0.0", "::") and port
+        if moved and self.handle is not None:
+            self.relay.set_target(self.handle, (address, port), relatch=True)
+        super().set_sdp_address(address, port, rtcp_port, mux)
+        if self.handle is not None:
+            self.relay.set_flags(self.handle, rtcp_mux=self.rtcp_mux)
+
+    def _update_targets(self) -> None:
+        self._refresh_addr()
+        super()._update_targets()
+        if self.handle is not None and self.sdp_addr is not None:
+            self.relay.set_target(self.handle, self.sdp_addr, relatch=False)
+
+    def _refresh_addr(self) -> None:
+        if self.handle is not None:
+            self.addr = self.relay.info(self.handle).addr
+
+    # -- what the C relay hands back
+
+    def handoff(self, kind: int, data: bytes, addr: Addr, arrival: float) -> None:
+        if kind == HANDOFF_RTCP:
+            self.rtcp_received(data, addr)
+        elif self._tap is not None:
+            self._tap.receive(data, arrival)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        raise AssertionError("the C relay reads this side's RTP socket")
+
+    # -- sending
+
+    def send_rtcp(self, data: bytes) -> None:
+        self._refresh_addr()
+        RelaySide._update_targets(self)
+        if self.rtcp_target is None:
+            return
+        if not self.rtcp_mux:
+            if self.rtcp_transport is not None:
+                self.rtcp_transport.sendto(data, self.rtcp_target)
+        elif self.handle is not None:
+            self.relay.send(self.handle, data, self.rtcp_target)
+
+    def send(self, data: bytes) -> None:
+        if self.handle is not None:
+            self.relay.send(self.handle, data)
+
+    def quality(self) -> StreamStats:
+        info = self.relay.info(self.handle) if self.handle is not None else self._final
+        if info is None:
+            return super().quality()
+        received, lost, jitter = info.totals()
+        return self._stream_stats(received, lost, jitter, info.packets_out, info.source_changes)
 
 
 def _same(side: RelaySide) -> Callable[[], RelaySide]:
@@ -255,8 +409,13 @@ class AnchoredCall(CallMedia):
         self.caller = caller
         self.callee = callee
         loop = asyncio.get_running_loop()
-        self.a = RelaySide("a", loop)
-        self.b = RelaySide("b", loop)
+        fast = engine.fast_relay()
+        self.a: RelaySide
+        self.b: RelaySide
+        if fast is not None:
+            self.a, self.b = FastRelaySide("a", loop, fast), FastRelaySide("b", loop, fast)
+        else:
+            self.a, self.b = RelaySide("a", loop), RelaySide("b", loop)
         self.a.peer, self.b.peer = self.b, self.a
         self.params: StreamParams | None = None
         self._last_offer: SessionDescription | None = None
@@ -276,9 +435,7 @@ class AnchoredCall(CallMedia):
             for _ in range(20):
                 port = ports.allocate()
                 try:
-                    await loop.create_datagram_endpoint(
-                        _same(side), local_addr=(self.engine.host, port)
-                    )
+                    await side.open_rtp(self.engine.host, port)
                     t, _ = await loop.create_datagram_endpoint(
                         _rtcp_for(side), local_addr=(self.engine.host, port + 1)
                     )
@@ -286,12 +443,13 @@ class AnchoredCall(CallMedia):
                     side.port = port
                     break
                 except OSError:
-                    if side.transport is not None:
-                        side.transport.close()
-                        side.transport = None
+                    side.close_rtp()
                     ports.release(port)
             else:
                 raise OSError("no free RTP ports for an anchored call")
+        if isinstance(self.a, FastRelaySide) and isinstance(self.b, FastRelaySide):
+            assert self.a.handle is not None and self.b.handle is not None
+            self.a.relay.link(self.a.handle, self.b.handle)
         self.engine.anchored[self.call_id] = self
         for ext in (self.caller, self.callee):
             self.engine.by_extension[ext] = self.call_id

@@ -4,7 +4,9 @@ One :class:`MediaEngine` per node. Services ask it for a :class:`MediaLeg`
 answering a caller's offer; the relay anchor asks it for sockets; both
 report their RTP figures here, which go to the ``media_quality`` table
 next to the call record, and recordings get their row in
-``media_recordings`` the moment they start.
+``media_recordings`` the moment they start. With ``media.fast_relay`` the
+RTP of anchored calls is relayed by one C thread (:mod:`fastrelay`), which
+the engine starts with the first anchored call and stops on close.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import select
 from vaxla.config import MediaSettings
 from vaxla.media.clock import MediaClock
 from vaxla.media.endpoint import RtpEndpoint
+from vaxla.media.fastrelay import FastRelay
 from vaxla.media.leg import DigitReceived, MediaLeg
 from vaxla.media.models import MediaQuality, Recording
 from vaxla.media.negotiation import NegotiationError, make_answer
@@ -68,6 +71,16 @@ class MediaEngine:
         self.anchored: dict[str, AnchoredCall] = {}
         self.by_extension: dict[str, str] = {}  # extension -> call id of its anchored call
         self._tasks: set[asyncio.Task[None]] = set()
+        self._fast: FastRelay | None = None
+
+    def fast_relay(self) -> FastRelay | None:
+        """The C relay for anchored calls; None when ``media.fast_relay`` is
+        off or the extension is not built (then they relay in Python)."""
+        if not self.settings.fast_relay:
+            return None
+        if self._fast is None:
+            self._fast = FastRelay.create(asyncio.get_running_loop())
+        return self._fast
 
     # -- endpoints and legs
 
@@ -238,6 +251,9 @@ class MediaEngine:
     async def close(self) -> None:
         for call in list(self.anchored.values()):
             await call.close()
+        if self._fast is not None:
+            self._fast.close()
+            self._fast = None
         self.clock.close()
         for task in list(self._tasks):
             with contextlib.suppress(Exception):
