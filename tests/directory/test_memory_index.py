@@ -160,3 +160,23 @@ async def test_memory_and_sql_give_the_same_answers(twins: Any) -> None:
             (i["id"], i["match"]) for i in b["items"]
         ], q
         assert a["candidates"] == b["candidates"], q
+
+
+async def test_search_survives_the_server_dropping_its_connection(
+    directory: Directory, database_url: str
+) -> None:
+    """The read pool has no ping per search; a dropped connection is retried once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL: the server ends sessions (SQLite has none)")
+    service = directory.service
+    await _add(service, "Åsa", "Öberg", "4001")
+    assert await _names(service, text="Öberg") == ["Åsa Öberg"]  # the pool is open now
+    async with directory.db.session() as s:
+        ended = await s.scalar(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+    assert ended and ended >= 1
+    assert await _names(service, text="Öberg") == ["Åsa Öberg"]

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -264,7 +265,11 @@ class DirectoryService:
                     cur.close()
 
             else:
-                engine = create_engine(url, pool_size=4, max_overflow=4, pool_pre_ping=True)
+                # Searches only read: no transaction (no BEGIN/ROLLBACK round trips) and
+                # no ping per checkout; a connection the server dropped is retried once.
+                engine = create_engine(
+                    url, pool_size=4, max_overflow=4, isolation_level="AUTOCOMMIT"
+                )
             self._read_engine = engine
             self._read_sessions = sessionmaker(engine)
         return self._read_sessions
@@ -281,6 +286,14 @@ class DirectoryService:
         return await asyncio.to_thread(self._search_blocking, q, principal)
 
     def _search_blocking(self, q: SearchQuery, principal: Principal) -> dict[str, Any]:
+        try:
+            return self._search_once(q, principal)
+        except DBAPIError as e:
+            if not e.connection_invalidated:
+                raise
+            return self._search_once(q, principal)  # the server restarted: a new connection
+
+    def _search_once(self, q: SearchQuery, principal: Principal) -> dict[str, Any]:
         level = level_of(principal)
         if q.include_inactive and level < Level.ALL:
             q = replace(q, include_inactive=False)  # deactivated people: all-fields level
