@@ -149,7 +149,7 @@ class RelaySide(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
         now = self.loop.time()
-        if addr != self.addr:
+        if addr[:2] != self.addr:  # IPv6 sources come as (host, port, flow, scope)
             a = (str(addr[0]), int(addr[1]))
             if self.addr is not None and now - self.last_seen < self.relatch_after:
                 return  # someone else while the phone is active: ignore
