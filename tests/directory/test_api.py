@@ -368,3 +368,26 @@ def test_import_and_export_through_the_api(clients: dict[str, Client]) -> None:
         "POST", "/api/v1/directory/import", params={"format": "xml"}, content="<x"
     )
     assert bad.status_code == 422 and bad.json()["error_id"] == "invalid-import"
+
+
+def test_reasons_name_their_desk_phone_number(clients: dict[str, Client]) -> None:
+    """The number keyed in *23*<n># is listed with each active reason, in the same order."""
+    from vaxla.directory.diversion import Reason, numbered_reasons
+
+    admin = clients["directory-admin"]
+    r = admin("PATCH", "/api/v1/diversions/reasons/course", json={"active": False})
+    assert r.status_code == 200, r.text
+    try:
+        listed = clients["employee"]("GET", "/api/v1/diversions/reasons").json()
+        active = [x for x in listed if x["active"]]
+        assert [x["phone_number"] for x in active] == list(range(1, len(active) + 1))
+        assert next(x for x in listed if x["code"] == "course")["phone_number"] is None
+        assert active[0]["code"] == "lunch"
+        # the phone codes number reasons by the same rule
+        reasons = [
+            Reason(i, x["code"], x["label_sv"], x["label_en"], x["position"], x["active"])
+            for i, x in enumerate(listed)
+        ]
+        assert [r.code for r in numbered_reasons(reasons)] == [x["code"] for x in active]
+    finally:
+        admin("PATCH", "/api/v1/diversions/reasons/course", json={"active": True})

@@ -136,6 +136,8 @@ async def test_employee_self_service_on_a_phone_sized_screen(
     # No console or admin for an employee, in the menu or by address.
     await expect(page.locator("nav")).not_to_contain_text("Konsol")
     await expect(page.locator("nav")).not_to_contain_text("Administration")
+    # Each reason names its desk-phone code (*23*<n>#, R81).
+    await expect(page.locator("#my-reason option").first).to_have_text("Lunch (*23*1#)")
     await page.select_option("#my-reason", "lunch")
     await page.fill("#my-return", "2030-06-03T13:00")
     await page.click("#my-div-set")

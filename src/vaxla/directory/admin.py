@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from vaxla.api.auth import Principal
 from vaxla.directory import audit
 from vaxla.directory.access import Level, level_of
+from vaxla.directory.diversion import numbered_reasons
 from vaxla.directory.errors import (
     DuplicateEntry,
     FieldNotFound,
@@ -254,6 +255,8 @@ class DirectoryAdmin:
     async def reasons(self) -> list[dict[str, Any]]:
         async with self.db.session() as s:
             self.service.diversions.invalidate()
+            reasons = list((await self.service.diversions.reasons(s)).values())
+            numbers = {r.code: n for n, r in enumerate(numbered_reasons(reasons), start=1)}
             return [
                 {
                     "code": r.code,
@@ -261,8 +264,9 @@ class DirectoryAdmin:
                     "label_en": r.label_en,
                     "position": r.position,
                     "active": r.active,
+                    "phone_number": numbers.get(r.code),
                 }
-                for r in (await self.service.diversions.reasons(s)).values()
+                for r in sorted(reasons, key=lambda r: (r.position, r.id))
             ]
 
     async def create_reason(self, data: dict[str, Any], principal: Principal) -> dict[str, Any]:

@@ -56,6 +56,12 @@ class Reason:
     active: bool = True
 
 
+def numbered_reasons(reasons: Iterable[Reason]) -> list[Reason]:
+    """The active reasons in the order users see them, numbered from 1: the number
+    keyed in the phone code ``*23*<n>#`` is item ``n - 1``."""
+    return sorted((r for r in reasons if r.active), key=lambda r: (r.position, r.id))
+
+
 @dataclass(frozen=True, slots=True)
 class DiversionRequest:
     """What a person or operator asks for."""

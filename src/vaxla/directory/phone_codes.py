@@ -49,7 +49,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from sqlalchemy import or_, select
 
 from vaxla.auth.models import User
-from vaxla.directory.diversion import DiversionRequest, DiversionState, Reason
+from vaxla.directory.diversion import (
+    DiversionRequest,
+    DiversionState,
+    Reason,
+    numbered_reasons,
+)
 from vaxla.directory.schedule import STOCKHOLM
 from vaxla.errors import VaxlaError
 from vaxla.i18n import language, t
@@ -124,11 +129,6 @@ def parse_diversion_code(dialled: str) -> DiversionCode | None:
             raise CodeRefused("time")
         back = time(hour, minute)
     return DiversionCode("set", number, back)
-
-
-def numbered_reasons(reasons: Iterable[Reason]) -> list[Reason]:
-    """The active reasons in the order users see them; number ``n`` is item ``n - 1``."""
-    return sorted((r for r in reasons if r.active), key=lambda r: (r.position, r.id))
 
 
 def reason_by_number(reasons: Iterable[Reason], number: int) -> Reason:

@@ -172,6 +172,8 @@ class ReasonOut(BaseModel):
     label_en: str
     position: int
     active: bool
+    # What to key after *23* on the desk phone (active reasons only)
+    phone_number: int | None = None
 
 
 class MessageIn(BaseModel):

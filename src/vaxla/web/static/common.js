@@ -168,13 +168,16 @@ export class LiveEvents {
   }
 }
 
-export async function loadReasons(selects) {
+export async function loadReasons(selects, { withCodes = false } = {}) {
+  // withCodes: name the desk-phone code of each reason too, "Lunch (*23*1#)"
   const reasons = await api("GET", "/api/v1/diversions/reasons");
+  const label = (r) => {
+    const text = lang === "sv" ? r.label_sv : r.label_en;
+    return withCodes && r.phone_number ? `${text} (*23*${r.phone_number}#)` : text;
+  };
   for (const select of selects) {
     select.replaceChildren(
-      ...reasons
-        .filter((r) => r.active)
-        .map((r) => h("option", { value: r.code }, lang === "sv" ? r.label_sv : r.label_en)),
+      ...reasons.filter((r) => r.active).map((r) => h("option", { value: r.code }, label(r))),
     );
   }
   return reasons;

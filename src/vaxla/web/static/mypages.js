@@ -126,7 +126,7 @@ document.getElementById("language").addEventListener("change", async (event) => 
 });
 
 async function main() {
-  await loadReasons([document.getElementById("my-reason")]);
+  await loadReasons([document.getElementById("my-reason")], { withCodes: true });
   await showMe();
   new LiveEvents((m) => {
     if (m.topic === "diversion.changed" && me?.person_id && m.data.person_id === me.person_id) showDiversion();
