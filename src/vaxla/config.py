@@ -110,6 +110,16 @@ class LogSettings(BaseModel):
     format: str = Field("json", description="json or text")
 
 
+class DirectorySettings(BaseModel):
+    """The directory (people, search, diversion)."""
+
+    memory_index: bool = Field(
+        True,
+        description="Answer searches from an in-memory index (1-2 KB per person, built at "
+        "start; SQL until it is ready). false: every search in SQL.",
+    )
+
+
 class MediaSettings(BaseModel):
     """The media engine: RTP ports, anchoring, services on demo numbers."""
 
@@ -180,6 +190,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=lambda: HttpSettings())
     log: LogSettings = Field(default_factory=lambda: LogSettings())
     media: MediaSettings = Field(default_factory=lambda: MediaSettings())
+    directory: DirectorySettings = Field(default_factory=lambda: DirectorySettings())
 
     @classmethod
     def settings_customise_sources(

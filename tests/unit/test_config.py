@@ -62,3 +62,9 @@ def test_split_host_port() -> None:
     assert split_host_port("127.0.0.1", 5060) == ("127.0.0.1", 5060)
     assert split_host_port("[::1]:5061", 5060) == ("::1", 5061)
     assert split_host_port("[::1]", 5060) == ("::1", 5060)
+
+
+def test_directory_search_index_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().directory.memory_index is True
+    monkeypatch.setenv("VAXLA_DIRECTORY__MEMORY_INDEX", "false")
+    assert load_settings().directory.memory_index is False

@@ -26,7 +26,11 @@ class DirectoryFeature:
 
     async def start(self, ctx: NodeContext) -> None:
         self.service = DirectoryService(
-            ctx.db, ctx.bus, ctx.clock, phone_status=ctx.services.get("location")
+            ctx.db,
+            ctx.bus,
+            ctx.clock,
+            phone_status=ctx.services.get("location"),
+            memory_index=ctx.settings.directory.memory_index,
         )
         self.sync = SyncRunner(self.service)
         self._routers = [build_router(self.service, ctx.principal, self.sync)]
