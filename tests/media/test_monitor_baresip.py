@@ -138,6 +138,10 @@ async def test_supervisor_listens_in_or_whispers(
     # once the supervisor left, B hears A relayed as before, without the whisper
     assert by_b.snr(*after, A_HZ) > 10
     assert by_b.snr(*after, C_HZ) < -20
+    # a call anchored only for the supervisor went direct again (the audio above
+    # shows it kept working); one the node anchors anyway stays anchored
+    released = [r for r in node.log_records() if r.get("msg") == "monitor: call media direct again"]
+    assert len(released) == (0 if whisper else 1), released
 
     # the use is in the audit log: who, which call, when it started and ended
     mode = "whisper" if whisper else "listen-in"

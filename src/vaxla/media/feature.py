@@ -110,8 +110,20 @@ class MediaFeature:
                 return False
             return bool(await b2bua.set_anchored(call.a_dialog.call_id, True))
 
+        async def direct_call_of(extension: str) -> bool:
+            call = b2bua.current_call(extension)
+            if call is None:
+                return False
+            return bool(await b2bua.set_anchored(call.a_dialog.call_id, False))
+
         def monitor(whisper: bool) -> MonitorService:
-            return MonitorService(engine, whisper=whisper, policy=policy, anchor=anchor_call_of)
+            return MonitorService(
+                engine,
+                whisper=whisper,
+                policy=policy,
+                anchor=anchor_call_of,
+                release=direct_call_of,
+            )
 
         services: list[tuple[str | None, Any]] = [
             (s.echo_number, EchoService(engine)),

@@ -332,12 +332,15 @@ class MonitorService:
         whisper: bool,
         policy: MonitorPolicy,
         anchor: Callable[[str], Awaitable[bool]] | None = None,
+        release: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
         self.engine = engine
         self.whisper = whisper
         self.policy = policy
         # Puts an extension's answered call's media through Växla; False if it has none.
         self.anchor = anchor
+        # Sends it directly between the phones again.
+        self.release = release
 
     @property
     def mode(self) -> str:
@@ -400,15 +403,30 @@ class MonitorService:
             if extension is None:
                 return
             anchored = self._anchored(extension)
+            anchored_here = False
             if anchored is None and self.anchor is not None and await self.anchor(extension):
-                anchored = self._anchored(extension)
+                anchored, anchored_here = self._anchored(extension), True
             if anchored is None:
                 self._event("no-call", by=call.caller, target=extension)
                 await self._busy(leg, call)
                 return
-            await self._attach(leg, call, user, extension, anchored)
+            try:
+                await self._attach(leg, call, user, extension, anchored)
+            finally:
+                if anchored_here:
+                    await self._release(anchored, extension)
         finally:
             self.engine.close_leg(leg, call.call_id)
+
+    async def _release(self, anchored: AnchoredCall, extension: str) -> None:
+        """Media anchored for this supervisor goes direct again once nobody uses it
+        (no other listener, whisper or recording): relaying costs the server."""
+        if self.release is None or anchored.closed:
+            return
+        if anchored.listeners or anchored.whispers or anchored.recorders:
+            return
+        if await self.release(extension):
+            log.info("monitor: call media direct again", extra={"call_id": anchored.call_id})
 
     def _anchored(self, extension: str) -> AnchoredCall | None:
         anchored = self.engine.anchored.get(self.engine.by_extension.get(extension, ""))
