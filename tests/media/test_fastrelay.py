@@ -393,3 +393,42 @@ async def test_falls_back_to_python_when_not_built(
     finally:
         monkeypatch.undo()
         fastrelay.load.cache_clear()
+
+
+async def test_whisper_packets_follow_the_calls_ptime(tmp_path: Path) -> None:
+    """A call at ptime 30: the whispered-to phone gets 30 ms packets (240 samples)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    engine = _engine(tmp_path)
+    alice, bob = udp(), udp()
+    call = AnchoredCall(engine, "fast-4", "1001", "1002")
+    await call.open()
+    offer = make_offer(HOST, addr_of(alice)[1], session_id="1", ptime=30)
+    to_bob = call.offer_to_b(bytes(offer))
+    answer, _ = make_answer(to_bob, HOST, addr_of(bob)[1], session_id="2")
+    call.answer_to_a(bytes(answer))
+    assert call.params is not None and call.params.ptime == 30
+    leg = SimpleNamespace(ptime=20, player=SimpleNamespace(idle=None), listeners=[])
+    detach = call.add_whisper(leg, "b")  # type: ignore[arg-type]
+    try:
+        got: list[bytes] = []
+        until = time.monotonic() + 0.6  # the engine's clock sends them: read for a while
+        while time.monotonic() < until:
+            for push in leg.listeners:
+                push(np.full(160, 1000, np.int16))
+            await asyncio.sleep(0.02)
+            while True:
+                try:
+                    got.append(bob.recv(4096))
+                except BlockingIOError:
+                    break
+        assert len(got) >= 12  # about 20 in 0.6 s
+        assert {len(p) - 12 for p in got} == {240}  # 30 ms each (G.711: a byte a sample)
+    finally:
+        detach()
+        await call.close()
+        await engine.close()
+        alice.close()
+        bob.close()

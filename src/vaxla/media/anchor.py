@@ -34,7 +34,7 @@ import secrets
 import socket
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -398,6 +398,8 @@ class _Whisper:
     fifo: FifoSource
     to_side: str
     sender: RtpSender
+    samples: int = FRAME  # per packet: the call's ptime (20 or 30 ms)
+    pending: Pcm = field(default_factory=lambda: np.zeros(0, np.int16))
 
 
 class AnchoredCall(CallMedia):
@@ -569,7 +571,11 @@ class AnchoredCall(CallMedia):
             extra = w.fifo.read(FRAME)
             assert extra is not None
             mix = np.clip(heard.astype(np.int32) + extra, -32768, 32767).astype(np.int16)
-            self._side(w.to_side).send(w.sender.audio(mix))
+            # 20 ms frames in; packets of the ptime the phone asked for out
+            w.pending = np.concatenate((w.pending, mix)) if len(w.pending) else mix
+            while len(w.pending) >= w.samples:
+                self._side(w.to_side).send(w.sender.audio(w.pending[: w.samples]))
+                w.pending = w.pending[w.samples :]
 
     async def start_recording(self, mode: str = "stereo") -> str:
         rec_id, recorder = await self.engine.start_recording(
@@ -611,7 +617,7 @@ class AnchoredCall(CallMedia):
         fifo = FifoSource(prebuffer=FRAME)
         leg.listeners.append(fifo.push)
         params = self.params or StreamParams("0.0.0.0", 0, 0, PCMA)
-        whisper = _Whisper(fifo, to_side, RtpSender(params))
+        whisper = _Whisper(fifo, to_side, RtpSender(params), samples=params.ptime * 8)
         self.whispers.append(whisper)
         self._side(to_side).relaying = False
 
