@@ -154,8 +154,22 @@ class MediaSettings(BaseModel):
     whisper_number: str | None = Field(
         "9004", description="Whisper to one party of an anchored call (empty: off)."
     )
+    monitor_roles: list[str] = Field(
+        ["supervisor", "operator"],
+        description="Roles whose users may listen in and whisper, from their own extension.",
+    )
     voice: str = Field("sv", description="espeak-ng voice for generated prompts.")
     rtcp_interval: float = Field(5.0, description="Seconds between RTCP reports.")
+
+    @field_validator("monitor_roles")
+    @classmethod
+    def _known_roles(cls, value: list[str]) -> list[str]:
+        from vaxla.api.tokens import ROLES  # here: the settings load before the API
+
+        unknown = sorted(set(value) - set(ROLES))
+        if unknown:
+            raise ValueError(f"media.monitor_roles: unknown roles {unknown} (known: {ROLES})")
+        return value
 
     @field_validator("anchor")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,19 @@ async def test_listen_in_and_whisper_refused_without_a_supervisor_role(
     assert sorted(refused) == ["listen-in-refused", "whisper-refused"], audit
     calls = node.wait_for_calls(2)
     assert [c["sip_status"] for c in calls] == [403, 403], calls
+
+
+async def test_monitor_roles_come_from_the_settings(
+    tmp_path: Path, baresip_factory: BaresipFactory
+) -> None:
+    """With media.monitor_roles = ["supervisor"], an operator may no longer whisper."""
+    node = VaxlaProcess(tmp_path / "node", env={"VAXLA_MEDIA__MONITOR_ROLES": '["supervisor"]'})
+    node.start()
+    try:
+        _add_user(node, "tel", "operator", "1005")
+        phone = await registered_phone(node, baresip_factory, "1005")
+        await phone.dial(f"sip:9004@{node.sip_addr}")
+        closed = await phone.wait_event("CALL_CLOSED", 5)
+        assert "403" in str(closed.get("param")), closed
+    finally:
+        node.stop()

@@ -68,3 +68,12 @@ def test_directory_search_index_can_be_switched_off(monkeypatch: pytest.MonkeyPa
     assert load_settings().directory.memory_index is True
     monkeypatch.setenv("VAXLA_DIRECTORY__MEMORY_INDEX", "false")
     assert load_settings().directory.memory_index is False
+
+
+def test_monitor_roles_are_known_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().media.monitor_roles == ["supervisor", "operator"]
+    monkeypatch.setenv("VAXLA_MEDIA__MONITOR_ROLES", '["supervisor"]')
+    assert load_settings().media.monitor_roles == ["supervisor"]
+    monkeypatch.setenv("VAXLA_MEDIA__MONITOR_ROLES", '["chef"]')
+    with pytest.raises(ValidationError, match="unknown roles"):
+        load_settings()

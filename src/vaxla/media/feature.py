@@ -5,14 +5,16 @@ whisper) with the B2BUA, installs the relay anchor, and serves the media
 API: anchored calls and their quality, recordings (start/stop mid-call,
 list, MP3 export).
 
-Listen-in and whisper are for supervisors and operators only: the calling
-extension must be the own extension of an active user holding one of
-:data:`MONITOR_ROLES`. Every use is written to the node's audit log.
+Listen-in and whisper are for supervisors and operators only (the setting
+``media.monitor_roles``): the calling extension must be the own extension
+of an active user holding one of those roles. Every use is written to the
+node's audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,19 +39,17 @@ from vaxla.media.services import (
 )
 from vaxla.store.db import Database
 
-#: Roles whose own extension may listen in on and whisper into calls.
-MONITOR_ROLES = ("supervisor", "operator")
-
 
 class RoleMonitorPolicy:
     """Who may listen in and whisper (by the user table), and their audit rows."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, roles: Sequence[str]) -> None:
         self.db = db
+        self.roles = tuple(roles)
 
     async def authorise(self, extension: str) -> str | None:
-        """The user name of an active supervisor/operator whose own extension
-        ``extension`` is, or None."""
+        """The user name of an active user with a monitoring role whose own
+        extension ``extension`` is, or None."""
         async with self.db.session() as s:
             name = await s.scalar(
                 select(User.username)
@@ -57,7 +57,7 @@ class RoleMonitorPolicy:
                 .where(
                     User.extension == extension,
                     User.active.is_(True),
-                    UserRole.role.in_(MONITOR_ROLES),
+                    UserRole.role.in_(self.roles),
                 )
                 .order_by(User.id)
                 .limit(1)
@@ -101,7 +101,7 @@ class MediaFeature:
             s, Path(ctx.settings.data_dir), ctx.db, publish=ctx.bus.publish
         )
         b2bua = ctx.services["b2bua"]
-        policy = RoleMonitorPolicy(ctx.db)
+        policy = RoleMonitorPolicy(ctx.db, s.monitor_roles)
 
         async def anchor_call_of(extension: str) -> bool:
             """Anchor the extension's answered call (listen-in needs its media)."""
