@@ -99,7 +99,7 @@ class MediaEngine:
         Raises :class:`NegotiationError` (the caller should then reject the
         call with 488) when the offer has no G.711 audio or no offer came."""
         if not call.offer:
-            raise NegotiationError("delayed offer is not supported by services yet")
+            raise NegotiationError("no offer (a delayed offer is answered by services._answer)")
         ep = self.endpoint()
         await ep.open()
         session_id = str(secrets.randbelow(10**12))
@@ -115,6 +115,22 @@ class MediaEngine:
             ep.close()
             raise
         ep.start(params)
+        leg = self.service_leg(call, ep, session_id, inband_dtmf=inband_dtmf)
+        call.answer(bytes(answer))
+        return leg
+
+    def service_leg(
+        self,
+        call: ServiceCall,
+        ep: RtpEndpoint,
+        session_id: str,
+        *,
+        version: int = 1,
+        inband_dtmf: bool = True,
+    ) -> MediaLeg:
+        """The leg of a service call whose media runs on ``ep`` (started): its
+        digits are published, SIP INFO digits reach it, and a re-INVITE's offer
+        is answered on ``ep`` with the session's o= version going on."""
         leg = MediaLeg(
             ep,
             self.clock,
@@ -123,16 +139,16 @@ class MediaEngine:
             on_digit=self._digit_event,
         )
         call.on_info_dtmf = leg.info_digit
-        version = [1]
+        versions = [version]
 
         def reoffer(sdp: bytes) -> bytes:
-            version[0] += 1
+            versions[0] += 1
             new_answer, new_params = make_answer(
                 sdp,
                 self.advertise,
                 ep.port,
                 session_id=session_id,
-                version=version[0],
+                version=versions[0],
                 ptime=self.settings.ptime,
             )
             ep.start(new_params)
@@ -140,7 +156,6 @@ class MediaEngine:
 
         call.on_reoffer = reoffer
         leg.start()
-        call.answer(bytes(answer))
         return leg
 
     def close_leg(self, leg: MediaLeg, call_id: str, name: str = "service") -> None:

@@ -17,11 +17,10 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from vaxla.media.endpoint import RtpEndpoint
 from vaxla.media.engine import MediaEngine
 from vaxla.media.leg import MediaLeg
 from vaxla.media.mixer import FRAME, ConferenceMixer
-from vaxla.media.negotiation import NegotiationError, accept_answer, make_answer, make_offer
+from vaxla.media.negotiation import NegotiationError, accept_answer, make_offer
 from vaxla.media.numbers_sv import digits_words
 from vaxla.media.player import FifoSource, ToneSource
 from vaxla.media.tones import swedish_tone
@@ -61,28 +60,6 @@ async def _answer(engine: MediaEngine, call: ServiceCall) -> MediaLeg | None:
     except (NegotiationError, SipParseError, ValueError):
         call.reject(488)
         return None
-
-
-def _reoffer_handler(
-    engine: MediaEngine, ep: RtpEndpoint, session_id: str, version: int
-) -> Callable[[bytes], bytes]:
-    """Answers a re-INVITE's offer on ``ep`` (the session's o= version goes on)."""
-    versions = [version]
-
-    def reoffer(sdp: bytes) -> bytes:
-        versions[0] += 1
-        answer, params = make_answer(
-            sdp,
-            engine.advertise,
-            ep.port,
-            session_id=session_id,
-            version=versions[0],
-            ptime=engine.settings.ptime,
-        )
-        ep.start(params)
-        return bytes(answer)
-
-    return reoffer
 
 
 async def _answer_delayed_offer(engine: MediaEngine, call: ServiceCall) -> MediaLeg | None:
@@ -137,16 +114,7 @@ async def _answer_delayed_offer(engine: MediaEngine, call: ServiceCall) -> Media
         return None
     applied[0] = acked.result()
     ep.start(params)
-    leg = MediaLeg(
-        ep,
-        engine.clock,
-        call_id=call.call_id,
-        on_digit=engine._digit_event,  # digits published as for any service leg
-    )
-    call.on_info_dtmf = leg.info_digit
-    call.on_reoffer = _reoffer_handler(engine, ep, session_id, 1)
-    leg.start()
-    return leg
+    return engine.service_leg(call, ep, session_id)
 
 
 class EchoService:
