@@ -1,10 +1,12 @@
 """Directory search: one free-text box plus structured filters, ranked names.
 
-Each query word and each filter is a *constraint*: a union of indexed
-lookups (folded-token prefix ranges in ``dir_search_tokens``, Swedish
-phonetic keys and consonant skeletons in ``dir_name_keys``). Constraints are
-intersected, the smallest first, so a selective word keeps every lookup
-cheap. The candidates' names are then ranked with
+Each query word and each filter is a *constraint*: a union of lookups
+(folded-token prefix ranges, Swedish phonetic keys and consonant
+skeletons; :mod:`vaxla.directory.lookups`). A
+:class:`~vaxla.directory.lookups.SearchSource` answers them: the in-memory
+index, or SQL over ``dir_search_tokens`` and ``dir_name_keys``.
+Constraints are intersected, the smallest first, so a selective word keeps
+every lookup cheap. The candidates' names are then ranked with
 :class:`~vaxla.directory.phonetic.NameMatcher`: exact > prefix > phonetic >
 fuzzy; people found only through other fields (unit, task, room ...) come
 after the name matches.
