@@ -58,11 +58,16 @@ def _records(node: VaxlaProcess, caller: str, n: int = 1) -> list[dict[str, Any]
         time.sleep(0.1)
 
 
-async def _sipp_phone(node: VaxlaProcess, scenario: str, ext: str) -> SippProcess:
-    """A SIPp callee registered as ``ext`` that plays ``scenario``'s call."""
+async def _sipp_phone(
+    node: VaxlaProcess, scenario: str, ext: str, call: str | None = None
+) -> SippProcess:
+    """A SIPp callee registered as ``ext`` that plays ``scenario``'s call
+    (or ``call``, an out-of-call scenario that replaces the usual one)."""
     password = f"pw-{ext}"
     node.add_extension(ext, password)
-    uas = await start_scenario(scenario, node.sip_addr, users=[(ext, password)], timeout=25)
+    uas = await start_scenario(
+        scenario, node.sip_addr, users=[(ext, password)], timeout=25, ooc_scenario=call
+    )
     for _ in range(100):
         regs = node.api("GET", "/api/v1/registrations").json()
         if any(r["extension"] == ext for r in regs):
@@ -155,6 +160,33 @@ async def test_no_answer_forwarding_after_its_ring_time(
         "callee",
     )
     assert (record["forwarded_from"], record["forward_kind"]) == ("3202", "no-answer")
+
+
+async def test_forwarding_target_answers_before_the_first_phone_stops_ringing(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    """A slow phone acknowledges the CANCEL but ends its INVITE only 2 s
+    later; the target answering meanwhile must still connect the caller
+    (once a CI run lost the call here: the slow leg was cancelled twice)."""
+    a = await registered_phone(node, baresip_factory, "3251", tone_hz=440.0)
+    slow = await _sipp_phone(node, "uas_register_noanswer", "3252", call="uas_slow_cancel.xml")
+    c = await registered_phone(node, baresip_factory, "3253", tone_hz=1600.0)
+    _forward(node, "3252", {"kind": "no-answer", "target": "3253"}, seconds=3)
+
+    await a.dial(f"sip:3252@{node.sip_addr}")
+    await c.wait_event("CALL_ESTABLISHED", 10)
+    await a.wait_event("CALL_ESTABLISHED", 2)  # while the slow phone still rings
+    result = await slow.wait(10)
+    assert result.ok, result.describe()
+    assert result.messages.count("CANCEL sip:3252@") == 1, result.describe()
+    await a.hangup()
+    await c.wait_event("CALL_CLOSED", 5)
+    [record] = _records(node, "3251")
+    assert (record["callee"], record["result"], record["forward_kind"]) == (
+        "3253",
+        "answered",
+        "no-answer",
+    )
 
 
 async def test_not_reachable_forwarding_and_a_loop_that_is_stopped(node: VaxlaProcess) -> None:

@@ -68,6 +68,7 @@ SCENARIOS: dict[str, ScenarioInfo] = {
     "uas_answer.xml": ScenarioInfo("none"),
     "uas_busy.xml": ScenarioInfo("none"),
     "uas_noanswer.xml": ScenarioInfo("none"),
+    "uas_slow_cancel.xml": ScenarioInfo("none"),
 }
 
 EXIT_CODES = {

@@ -105,6 +105,23 @@ class BLeg:
     number: str = ""  # the extension this leg rings
     # Left behind by call forwarding: its answers no longer decide the call.
     retired: bool = False
+    cancel_sent: bool = False
+
+    def cancel(self, stack: SipStack) -> None:
+        """Stop this leg ringing.  RFC 3261 §9.1: a CANCEL waits for a
+        provisional response; and a leg is cancelled once, however many parts
+        of the call (forwarding, another phone answering, the caller hanging
+        up) want it stopped."""
+        self.cancel_wanted = True
+        if self.got_provisional:
+            self.send_wanted_cancel(stack)
+
+    def send_wanted_cancel(self, stack: SipStack) -> None:
+        """Send the CANCEL :meth:`cancel` asked for, once a provisional came."""
+        if self.cancel_wanted and not self.cancel_sent:
+            self.cancel_sent = True
+            stack.send_request(build_cancel(self.invite), self.peer)
+        self.cancel_wanted = False
 
 
 @dataclass(slots=True)
@@ -493,7 +510,7 @@ class B2BUA:
             if not leg.retired:
                 leg.retired = True
                 if leg.state in (LegState.CALLING, LegState.EARLY):
-                    self._cancel_fork(leg)
+                    leg.cancel(self.stack)
         if call.no_answer is not None:
             call.no_answer.cancel()
             call.no_answer = None
@@ -588,7 +605,7 @@ class B2BUA:
                 return
             leg.got_provisional = True
             if leg.cancel_wanted:
-                self._send_cancel(leg)
+                leg.send_wanted_cancel(self.stack)
                 return
             if leg.retired:
                 return
@@ -654,7 +671,7 @@ class B2BUA:
             call.no_answer.cancel()
         for other in call.forks.values():
             if other is not leg and other.state in (LegState.CALLING, LegState.EARLY):
-                self._cancel_fork(other)
+                other.cancel(self.stack)
         if call.a_invite.body:
             self._ack(leg, b"", None)
         else:
@@ -794,16 +811,6 @@ class B2BUA:
         leg.ack = ack
         self.stack.send_stateless(ack, leg.peer)
 
-    def _cancel_fork(self, leg: BLeg) -> None:
-        if leg.got_provisional:
-            self._send_cancel(leg)
-        else:
-            leg.cancel_wanted = True  # RFC 3261 §9.1: wait for a provisional first
-
-    def _send_cancel(self, leg: BLeg) -> None:
-        leg.cancel_wanted = False
-        self.stack.send_request(build_cancel(leg.invite), leg.peer)
-
     def _forget_fork(self, leg: BLeg) -> None:
         self.forks.pop(leg.txn_id, None)
 
@@ -837,7 +844,7 @@ class B2BUA:
                 return
             for leg in call.forks.values():
                 if leg.state in (LegState.CALLING, LegState.EARLY) and not leg.retired:
-                    self._cancel_fork(leg)
+                    leg.cancel(self.stack)
             self._fail(call, 480, "no-answer")
 
     def on_cancel(self, invite_txn_id: str) -> None:
@@ -846,7 +853,7 @@ class B2BUA:
             return
         for leg in call.forks.values():
             if leg.state in (LegState.CALLING, LegState.EARLY) and not leg.retired:
-                self._cancel_fork(leg)  # retired forks were cancelled when forwarded
+                leg.cancel(self.stack)  # retired forks were cancelled when forwarded
         self._fail(call, 487, "cancelled")
 
     def _fail(

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from vaxla.errors import Conflict, NotFound
 from vaxla.pbx.b2bua import B2BUA, BLeg, Call, CallState, LegState
 from vaxla.pbx.cdr import CallOutcome
-from vaxla.pbx.dialog import ALLOW, Dialog, build_cancel, remote_target_of
+from vaxla.pbx.dialog import ALLOW, Dialog, remote_target_of
 from vaxla.pbx.location import Contact
 from vaxla.sip.message import Response, new_call_id, new_tag
 
@@ -119,7 +119,7 @@ class Originator:
             if status != 100:
                 leg.got_provisional = True
                 if leg.cancel_wanted:
-                    self._send_cancel(leg)
+                    leg.send_wanted_cancel(self.b2bua.stack)
                 elif not self.done:
                     self.on_ringing()
             return
@@ -160,14 +160,7 @@ class Originator:
         for leg in self.legs.values():
             if leg is except_leg or leg.state in (LegState.FAILED, LegState.CONFIRMED):
                 continue
-            if leg.got_provisional:
-                self._send_cancel(leg)
-            else:
-                leg.cancel_wanted = True
-
-    def _send_cancel(self, leg: BLeg) -> None:
-        leg.cancel_wanted = False
-        self.b2bua.stack.send_request(build_cancel(leg.invite), leg.peer)
+            leg.cancel(self.b2bua.stack)
 
     def abort(self) -> None:
         """The call ended elsewhere: stop ringing."""
