@@ -118,6 +118,11 @@ class DirectorySettings(BaseModel):
         description="Answer searches from an in-memory index (1-2 KB per person, built at "
         "start; SQL until it is ready). false: every search in SQL.",
     )
+    keypad_search_number: str | None = Field(
+        "9005",
+        description="Directory search from a phone's keypad: key the start of a name, #, "
+        "hear the matches and their diversion, press a digit to be connected (empty: off).",
+    )
 
 
 class MediaSettings(BaseModel):

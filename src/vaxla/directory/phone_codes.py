@@ -46,18 +46,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import or_, select
-
-from vaxla.auth.models import User
 from vaxla.directory.diversion import (
     DiversionRequest,
     DiversionState,
     Reason,
     numbered_reasons,
 )
+from vaxla.directory.phone_voice import Voices, language_of
 from vaxla.directory.schedule import STOCKHOLM
 from vaxla.errors import VaxlaError
-from vaxla.i18n import language, t
+from vaxla.i18n import t
 from vaxla.media.numbers_sv import number_words
 from vaxla.pbx.services import ServiceCall
 
@@ -65,7 +63,6 @@ if TYPE_CHECKING:
     from vaxla.directory.service import DirectoryService
     from vaxla.media.engine import MediaEngine
     from vaxla.media.leg import MediaLeg
-    from vaxla.media.tts import Pcm, PromptCache
 
 log = logging.getLogger("vaxla.directory")
 
@@ -210,26 +207,7 @@ class DiversionCodeService:
     def __init__(self, directory: DirectoryService, engine: MediaEngine | None = None) -> None:
         self.directory = directory
         self.engine = engine
-        self._voices: dict[str, PromptCache] = {}
-
-    async def language_of(self, extension: str, person_id: int | None) -> str:
-        """The language of the web user linked to the person (else to the
-        extension); Swedish when there is none."""
-        linked = [User.extension == extension]
-        if person_id is not None:
-            linked.append(User.person_id == person_id)
-        async with self.directory.db.session() as s:
-            rows = (
-                await s.execute(
-                    select(User.person_id, User.language)
-                    .where(User.active.is_(True), or_(*linked))
-                    .order_by(User.id)
-                )
-            ).all()
-        if not rows:
-            return "sv"
-        first = min(rows, key=lambda r: person_id is None or r[0] != person_id)  # stable
-        return language(first[1])
+        self.voices = Voices(engine) if engine is not None else None
 
     async def apply(self, extension: str, dialled: str) -> Reply:
         """Change the diversion of ``extension``'s person as ``dialled`` says."""
@@ -239,7 +217,9 @@ class DiversionCodeService:
             if code is None:
                 raise CodeRefused("format")
             people = await self.directory.people_on_extension(extension)
-            lang = await self.language_of(extension, people[0] if len(people) == 1 else None)
+            lang = await language_of(
+                self.directory.db, extension, people[0] if len(people) == 1 else None
+            )
             if not people:
                 raise CodeRefused("no-person")
             if len(people) > 1:
@@ -273,26 +253,6 @@ class DiversionCodeService:
             )
             return Reply(False, refusal(CodeRefused("failed"), lang), lang)
 
-    def _prompts(self, lang: str) -> PromptCache:
-        from vaxla.media.tts import PromptCache
-
-        assert self.engine is not None
-        if lang == "sv":
-            return self.engine.prompts
-        cache = self._voices.get(lang)
-        if cache is None:
-            cache = self._voices[lang] = PromptCache(self.engine.prompts.directory, lang)
-        return cache
-
-    async def _speech(self, reply: Reply) -> Pcm | None:
-        from vaxla.media.tts import PromptError
-
-        try:
-            return await self._prompts(reply.lang).render(reply.text)
-        except PromptError:
-            log.exception("diversion code prompt failed")
-            return None
-
     async def handle(self, call: ServiceCall) -> None:
         from vaxla.media.negotiation import NegotiationError
         from vaxla.media.player import ToneSource
@@ -300,7 +260,8 @@ class DiversionCodeService:
 
         assert self.engine is not None
         reply = await self.apply(call.caller, call.number)
-        speech = await self._speech(reply)  # rendered before answering: no dead air
+        assert self.voices is not None
+        speech = await self.voices.speech(reply.text, reply.lang)  # before answering: no dead air
         try:
             leg: MediaLeg = await self.engine.answer_service(call)
         except (NegotiationError, ValueError):

@@ -49,7 +49,7 @@ DIGIT_NAMES = {
 ACK_WAIT = 32.0
 
 
-async def _answer(engine: MediaEngine, call: ServiceCall) -> MediaLeg | None:
+async def answer_call(engine: MediaEngine, call: ServiceCall) -> MediaLeg | None:
     """A leg answering ``call``: to its offer, or (delayed offer) with Växla's
     offer. None when the call could not be set up (it is then rejected or
     hung up)."""
@@ -124,7 +124,7 @@ class EchoService:
         self.engine = engine
 
     async def handle(self, call: ServiceCall) -> None:
-        leg = await _answer(self.engine, call)
+        leg = await answer_call(self.engine, call)
         if leg is None:
             return
         fifo = FifoSource(prebuffer=leg.ptime * 8)
@@ -160,7 +160,7 @@ class ReadbackService:
         await leg.play_pcm(pcm)
 
     async def handle(self, call: ServiceCall) -> None:
-        leg = await _answer(self.engine, call)
+        leg = await answer_call(self.engine, call)
         if leg is None:
             return
         text = self.announcement(call.caller)
@@ -236,7 +236,7 @@ class ConferenceService:
         self.rooms: dict[str, ConferenceRoom] = {}
 
     async def handle(self, call: ServiceCall) -> None:
-        leg = await _answer(self.engine, call)
+        leg = await answer_call(self.engine, call)
         if leg is None:
             return
         room = self.rooms.get(call.number)
@@ -363,7 +363,7 @@ class MonitorService:
                 )
             call.reject(403)
             return
-        leg = await _answer(self.engine, call)
+        leg = await answer_call(self.engine, call)
         if leg is None:
             return
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -218,6 +219,8 @@ class B2BUA:
         self.location = location
         self.cdr = cdr
         self.metrics = metrics
+        # Hands a service's caller to another number (set by the call control).
+        self.service_transfer: Callable[[Call, str], asyncio.Future[int]] | None = None
         self.no_answer_timeout = no_answer_timeout
         self.trusted_hosts = trusted_hosts
         self.clock = clock
@@ -752,6 +755,8 @@ class B2BUA:
             reject,
             hangup,
         )
+        if self.service_transfer is not None:
+            sc._transfer = functools.partial(self.service_transfer, call)
         call.service = sc
         self.stack.send_response(call.a_txn, make_response(a, 100))
         task = asyncio.get_running_loop().create_task(self._run_service(service, sc, call))

@@ -185,6 +185,7 @@ class CallControl:
     def __init__(self, b2bua: B2BUA, clock: Callable[[], float]) -> None:
         self.b2bua = b2bua
         self.clock = clock
+        b2bua.service_transfer = self.transfer_service_call
 
     def _contacts(self, extension: str) -> list[Contact]:
         contacts = self.b2bua.location.lookup(extension, self.clock())
@@ -328,50 +329,16 @@ class CallControl:
     def transfer(self, call_id: str, to_number: str, transferor: str | None = None) -> None:
         """Blind transfer: the party ``transferor`` (an extension; default the
         callee) leaves, ``to_number`` takes its place."""
-        b2bua = self.b2bua
         call = self.find(call_id)
         if call.state is not CallState.ANSWERED or call.b is None:
             raise CallNotAnswered(f"call {call_id} is not answered", call_id=call_id)
         leaving = "b"
         if transferor is not None and transferor == call.outcome.caller:
             leaving = "a"
-        staying = "a" if leaving == "b" else "b"
         contacts = self._contacts(to_number)
-        stay_dialog = call.side_dialog(staying)
-        leave_dialog = call.side_dialog(leaving)
-        assert stay_dialog is not None and leave_dialog is not None
-        staying_party = call.outcome.caller if staying == "a" else call.outcome.callee
-        call.leaving_side = leaving
-
-        def answered(t_leg: BLeg, response: Response) -> None:
-            if call.state is CallState.ENDED:
-                orig.ack(t_leg, INACTIVE_ANSWER)
-                b2bua.stack.send_request(t_leg.dialog.request("BYE", b2bua.me), t_leg.peer)
-                return
-            offer = response.body
-            reinvite = stay_dialog.request(
-                "INVITE", b2bua.me, body=offer, content_type="application/sdp"
-            )
-            txn = b2bua.stack.send_request(reinvite, stay_dialog.peer)
-
-            def reanswered(r: Response) -> None:
-                if r.status < 200:
-                    return
-                if r.status >= 300:
-                    orig.ack(t_leg, INACTIVE_ANSWER)
-                    b2bua.stack.send_request(t_leg.dialog.request("BYE", b2bua.me), t_leg.peer)
-                    call.leaving_side = None
-                    return
-                ack = stay_dialog.request("ACK", b2bua.me, cseq=reinvite.cseq.seq)
-                b2bua.stack.send_stateless(ack, stay_dialog.peer)
-                orig.ack(t_leg, r.body)
-                self._complete_transfer(call, staying, leaving, t_leg, staying_party, to_number)
-
-            b2bua.watchers[txn] = (reanswered, lambda: None)
 
         def failed(status: int) -> None:
-            call.leaving_side = None  # the call stays as it was
-            b2bua.bus and b2bua.bus.publish(
+            self.b2bua.bus and self.b2bua.bus.publish(
                 "call.state",
                 {
                     "call_id": call_id,
@@ -382,6 +349,85 @@ class CallControl:
                 },
             )
 
+        self._replace(call, leaving, to_number, contacts, failed)
+
+    def transfer_service_call(self, call: Call, to_number: str) -> asyncio.Future[int]:
+        """A service (e.g. the keypad directory) hands its caller to
+        ``to_number``: 200 once they talk, else the failure status (480 when
+        no phone is registered); the service goes on meanwhile (ringback)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def settle(status: int) -> None:
+            if not done.done():
+                done.set_result(status)
+
+        if call.state is not CallState.ANSWERED or call.service is None:
+            settle(481)
+            return done
+        contacts = self.b2bua.location.lookup(to_number, self.clock())
+        if not contacts:
+            settle(480)
+            return done
+        self._replace(call, "b", to_number, contacts, settle, on_done=lambda: settle(200))
+        return done
+
+    def _replace(
+        self,
+        call: Call,
+        leaving: str,
+        to_number: str,
+        contacts: list[Contact],
+        failed: Callable[[int], None],
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        """Invite ``to_number`` without SDP; its offer goes to the party who
+        stays in a re-INVITE, and that answer completes the new phone's ACK.
+        The ``leaving`` side (a phone, or the service that answered) is
+        released once the new phone answers; until then the call goes on."""
+        b2bua = self.b2bua
+        staying = "a" if leaving == "b" else "b"
+        stay_dialog = call.side_dialog(staying)
+        assert stay_dialog is not None
+        staying_party = call.outcome.caller if staying == "a" else call.outcome.callee
+        call.leaving_side = leaving
+
+        def answered(t_leg: BLeg, response: Response) -> None:
+            if call.state is CallState.ENDED:
+                orig.ack(t_leg, INACTIVE_ANSWER)
+                b2bua.stack.send_request(t_leg.dialog.request("BYE", b2bua.me), t_leg.peer)
+                failed(487)
+                return
+            offer = response.body
+            reinvite = stay_dialog.request(
+                "INVITE", b2bua.me, body=offer, content_type="application/sdp"
+            )
+            txn = b2bua.stack.send_request(reinvite, stay_dialog.peer)
+
+            def refused(status: int) -> None:  # the party who stays kept its media
+                orig.ack(t_leg, INACTIVE_ANSWER)
+                b2bua.stack.send_request(t_leg.dialog.request("BYE", b2bua.me), t_leg.peer)
+                call.leaving_side = None
+                failed(status)
+
+            def reanswered(r: Response) -> None:
+                if r.status < 200:
+                    return
+                if r.status >= 300:
+                    refused(r.status)
+                    return
+                ack = stay_dialog.request("ACK", b2bua.me, cseq=reinvite.cseq.seq)
+                b2bua.stack.send_stateless(ack, stay_dialog.peer)
+                orig.ack(t_leg, r.body)
+                self._complete_transfer(call, staying, leaving, t_leg, staying_party, to_number)
+                if on_done is not None:
+                    on_done()
+
+            b2bua.watchers[txn] = (reanswered, lambda: refused(408))
+
+        def not_answered(status: int) -> None:
+            call.leaving_side = None  # the call stays as it was
+            failed(status)
+
         orig = Originator(
             b2bua,
             contacts,
@@ -390,19 +436,20 @@ class CallControl:
             to_user=to_number,
             on_ringing=lambda: None,
             on_answer=answered,
-            on_fail=failed,
+            on_fail=not_answered,
             timeout=min(b2bua.no_answer_timeout, MAX_3PCC_RING),
         )
-        log.info("transfer", extra={"call_id": call_id, "to": to_number, "leaving": leaving})
+        who = {"call_id": call.a_dialog.call_id, "to": to_number, "leaving": leaving}
+        log.info("transfer", extra=who)
 
     def _complete_transfer(
         self, old: Call, staying: str, leaving: str, t_leg: BLeg, staying_party: str, to: str
     ) -> None:
         b2bua = self.b2bua
-        leave_dialog = old.side_dialog(leaving)
+        leave_dialog = old.side_dialog(leaving)  # None: a service answered the call
         stay_dialog = old.side_dialog(staying)
-        assert leave_dialog is not None and stay_dialog is not None
-        if old.leaving_side == leaving:
+        assert stay_dialog is not None
+        if old.leaving_side == leaving and leave_dialog is not None:
             b2bua.stack.send_request(leave_dialog.request("BYE", b2bua.me), leave_dialog.peer)
         old.leaving_side = None
         b2bua.finish(old, "transferred", old.outcome.callee if leaving == "b" else "caller")

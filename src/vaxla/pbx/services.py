@@ -42,6 +42,8 @@ class ServiceCall:
     # Called with the SDP of the caller's ACK: the answer to an offer the
     # service put in its 200 OK (delayed offer, RFC 3264 §5 / RFC 3261 §13.2.1).
     on_ack: Callable[[bytes], None] | None = None
+    # Set by the B2BUA when call control runs: see :meth:`transfer`.
+    _transfer: Callable[[str], asyncio.Future[int]] | None = None
 
     def ring(self) -> None:
         self._ring()
@@ -57,6 +59,15 @@ class ServiceCall:
     def hangup(self) -> None:
         if not self.ended.is_set():
             self._hangup()
+
+    async def transfer(self, number: str) -> int:
+        """Hand the caller to ``number`` (a blind transfer by Växla): 200 once
+        they talk, and the service's part is over; otherwise the failure
+        status (486 busy, 480 no answer or no phone) and the caller stays
+        with the service.  501 when transfers are not available."""
+        if self._transfer is None:
+            return 501
+        return await self._transfer(number)
 
 
 class CallService(Protocol):

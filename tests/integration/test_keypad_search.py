@@ -1,0 +1,146 @@
+"""Directory search from the keypad with transfer (R40, R46): a registered
+baresip phone dials the search number, keys the start of a name, hears the
+matches and is connected to the one it picks."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.peers.audio import dominant_frequencies, read_wav, rms_dbfs, tone_present
+from tests.peers.fixtures import BaresipFactory
+from tests.support.phones import registered_phone
+from tests.support.server import VaxlaProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.peers]
+
+SEARCH = "9005"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaxlaProcess]:
+    proc = VaxlaProcess(tmp_path_factory.mktemp("keypad") / "node")
+    try:
+        proc.start()
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _person(node: VaxlaProcess, first: str, last: str, extension: str) -> int:
+    r = node.api(
+        "POST",
+        "/api/v1/directory/people",
+        json={
+            "first_name": first,
+            "last_name": last,
+            "phones": [{"kind": "extension", "number": extension}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def _records(node: VaxlaProcess, caller: str, n: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 5
+    while True:
+        conn = sqlite3.connect(node.data_dir / "vaxla.db")
+        conn.row_factory = sqlite3.Row
+        try:
+            rows = [
+                dict(r)
+                for r in conn.execute(
+                    "SELECT * FROM call_records WHERE caller = ? ORDER BY id", (caller,)
+                )
+            ]
+        finally:
+            conn.close()
+        if len(rows) >= n or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def _logged(node: VaxlaProcess, msg: str) -> list[dict[str, Any]]:
+    return [r for r in node.log_records() if r.get("msg") == msg]
+
+
+async def _until_logged(node: VaxlaProcess, msg: str, n: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while len(_logged(node, msg)) < n:
+        assert time.monotonic() < deadline, f"no {n} x {msg!r} in the log"
+        await asyncio.sleep(0.1)
+
+
+async def test_search_by_keypad_and_be_connected(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    karin = _person(node, "Karin", "Lindqvist", "3702")
+    _person(node, "Lina", "Öberg", "3703")
+    r = node.api(
+        "PUT", f"/api/v1/diversions/{karin}", json={"reason": "meeting", "message": "Rum 4"}
+    )
+    assert r.status_code == 200, r.text
+    caller = await registered_phone(node, baresip_factory, "3701", tone_hz=440.0)
+    callee = await registered_phone(node, baresip_factory, "3702", tone_hz=1600.0)
+
+    await caller.dial(f"sip:{SEARCH}@{node.sip_addr}")
+    await caller.wait_event("CALL_ESTABLISHED", 10)
+    await asyncio.sleep(1.0)  # the welcome starts; keys interrupt it
+    await caller.send_dtmf("546#")  # L-I-N: Karin Lindqvist (last name), Lina Öberg (first)
+    await _until_logged(node, "keypad search", 1, 10)
+    [search] = _logged(node, "keypad search")
+    assert (search["caller"], search["digits"], search["found"]) == ("3701", "546", 2)
+    await asyncio.sleep(1.5)  # the matches being read out: Karin first, with her meeting
+    await caller.send_dtmf("1")
+
+    await callee.wait_event("CALL_ESTABLISHED", 15)
+    await asyncio.sleep(2.0)  # the caller and Karin talk, media directly between them
+    await callee.hangup()
+    await caller.wait_event("CALL_CLOSED", 10)
+    assert tone_present(await callee.wait_recording("dec"), 440.0, min_snr_db=15)
+    heard = await caller.wait_recording("dec", min_seconds=3.0)
+    samples, rate = read_wav(heard)
+    assert rms_dbfs((samples[: 3 * rate], rate)) > -40, "the search said nothing"
+    tail = (samples[-int(1.5 * rate) :], rate)  # and then Karin was heard
+    assert tone_present(tail, 1600.0, min_snr_db=10), [
+        dominant_frequencies((samples[i : i + rate], rate), n=2)
+        for i in range(0, len(samples), rate)
+    ]
+
+    [transfer] = _logged(node, "keypad search transfer")
+    assert (transfer["to"], transfer["status"]) == ("3702", 200)
+    service, talk = _records(node, "3701", 2)
+    assert (service["callee"], service["result"]) == (SEARCH, "transferred")
+    assert (talk["callee"], talk["result"]) == ("3702", "answered")
+
+
+async def test_nobody_answers_and_the_caller_searches_again(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    _person(node, "Ture", "Zetterström", "3712")  # no phone registered on 3712
+    caller = await registered_phone(node, baresip_factory, "3711")
+    before = len(_logged(node, "keypad search transfer"))
+
+    await caller.dial(f"sip:{SEARCH}@{node.sip_addr}")
+    await caller.wait_event("CALL_ESTABLISHED", 10)
+    await caller.send_dtmf("9388#")  # Z-E-T-T
+    await asyncio.sleep(1.0)
+    await caller.send_dtmf("1")
+    await _until_logged(node, "keypad search transfer", before + 1, 10)
+    failed = _logged(node, "keypad search transfer")[-1]
+    assert (failed["to"], failed["status"]) == ("3712", 480)
+    await caller.send_dtmf("999#")  # still in the search: nothing found this time
+    await _until_logged(node, "keypad search", 3, 15)
+    assert _logged(node, "keypad search")[-1]["found"] == 0
+    await caller.hangup()
+    [record] = _records(node, "3711", 1)
+    assert (record["callee"], record["result"], record["hangup_by"]) == (
+        SEARCH,
+        "answered",
+        "caller",
+    )
