@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vaxla.i18n import t
 from vaxla.media.engine import MediaEngine
 from vaxla.media.leg import MediaLeg
 from vaxla.media.mixer import FRAME, ConferenceMixer
@@ -147,9 +148,8 @@ class ReadbackService:
 
     def announcement(self, caller: str) -> str:
         if caller.isdigit():
-            number = digits_words(caller)
-            return f"Hej! Ditt anknytningsnummer är {number}. Jag upprepar: {number}."
-        return "Hej! Ditt nummer är okänt."
+            return t("readback.extension", "sv", number=digits_words(caller))
+        return t("readback.unknown", "sv")
 
     async def _say(self, leg: MediaLeg, text: str) -> None:
         try:
@@ -180,7 +180,8 @@ class ReadbackService:
                 if digit == "*":
                     await self._say(leg, text)
                 else:
-                    await self._say(leg, f"Du tryckte {DIGIT_NAMES.get(digit, digit)}.")
+                    name = DIGIT_NAMES.get(digit, digit)
+                    await self._say(leg, t("readback.pressed", "sv", digit=name))
         finally:
             ended.cancel()
             self.engine.close_leg(leg, call.call_id)
