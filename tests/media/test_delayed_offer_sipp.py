@@ -137,3 +137,45 @@ async def test_service_answers_a_delayed_offer(
         assert match.coefficient > 0.8, match
     calls = node.wait_for_calls(1)
     assert (calls[0]["callee"], calls[0]["result"]) == (number, "answered"), calls
+
+
+@pytest.mark.parametrize("code", ["#21#", "#23#"])
+async def test_a_feature_code_answers_a_delayed_offer(node: VaxlaProcess, code: str) -> None:
+    """A code dialled on a phone that sends no SDP (#21# clears call
+    forwarding, confirmed by beeps; #23# on an extension with no person in
+    the directory is refused in speech): Växla offers in the 200 OK, plays to
+    the answer in the ACK, and hangs up."""
+    node.add_extension("2002", "pw-2002")
+    loop = asyncio.get_running_loop()
+    transport, sock = await loop.create_datagram_endpoint(RtpSocket, local_addr=(LOOPBACK, 0))
+    port = transport.get_extra_info("sockname")[1]
+    try:
+        result = await (
+            await start_scenario(
+                "uac_delayed_offer_hungup",
+                node.sip_addr,
+                users=[("2002", "pw-2002")],
+                service=code.replace("#", "%23"),
+                keys={"rtp_port": str(port)},
+                timeout=20,
+                extra_args=["-cp", str(free_port())],
+            )
+        ).wait()
+    finally:
+        transport.close()
+    assert result.ok, result.describe()  # Växla's BYE came after the ACK
+    ok = next(
+        m for m in re.split(r"-{10,}", result.messages) if "SIP/2.0 200 OK" in m and "INVITE" in m
+    )
+    offered = re.search(r"m=audio (\d+) RTP/AVP 8 0 101", ok)
+    assert offered is not None, ok
+    assert {addr for _, addr in sock.packets} == {(LOOPBACK, int(offered.group(1)))}
+    assert sock.payload_types() == {0}, sock.payload_types()
+    assert len(sock.packets) > 500 / 20  # the beeps, or the tone and the words
+    heard = sock.audio(0, G711Codec.PCMU)
+    assert float(np.sqrt(np.mean(heard**2))) > 0.01, "only silence was sent"
+    deadline = loop.time() + 5
+    while not (calls := [c for c in node.calls() if (c["caller"], c["callee"]) == ("2002", code)]):
+        assert loop.time() < deadline, node.calls()
+        await asyncio.sleep(0.1)
+    assert [(c["result"], c["hangup_by"]) for c in calls] == [("answered", "callee")], calls

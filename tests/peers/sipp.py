@@ -58,6 +58,7 @@ SCENARIOS: dict[str, ScenarioInfo] = {
     "register_wrong_password.xml": ScenarioInfo("register"),
     "uac_call.xml": ScenarioInfo("invite"),
     "uac_delayed_offer.xml": ScenarioInfo("invite"),
+    "uac_delayed_offer_hungup.xml": ScenarioInfo("invite"),
     "uac_cancel.xml": ScenarioInfo("invite"),
     "uac_busy.xml": ScenarioInfo("invite"),
     "uac_noanswer.xml": ScenarioInfo("invite"),

@@ -62,7 +62,6 @@ from vaxla.pbx.services import ServiceCall
 if TYPE_CHECKING:
     from vaxla.directory.service import DirectoryService
     from vaxla.media.engine import MediaEngine
-    from vaxla.media.leg import MediaLeg
 
 log = logging.getLogger("vaxla.directory")
 
@@ -72,8 +71,6 @@ _SET = re.compile(r"(\d{1,3})(?:\*(\d{4}))?#")
 
 #: The special information tone played once before a spoken refusal (3 × 332 ms + gaps).
 SIT_MS = 1350
-#: Three short beeps confirm a change when no speech can be rendered.
-CONFIRM_MS = 700
 #: Pause after the last word before Växla hangs up (the last packets reach the phone).
 TAIL_S = 0.3
 
@@ -254,27 +251,23 @@ class DiversionCodeService:
             return Reply(False, refusal(CodeRefused("failed"), lang), lang)
 
     async def handle(self, call: ServiceCall) -> None:
-        from vaxla.media.negotiation import NegotiationError
         from vaxla.media.player import ToneSource
-        from vaxla.media.tones import ToneGenerator, ToneSegment, ToneSpec, swedish_tone
+        from vaxla.media.services import answer_call
+        from vaxla.media.tones import CONFIRMATION_MS, swedish_tone
 
         assert self.engine is not None
         reply = await self.apply(call.caller, call.number)
         assert self.voices is not None
         speech = await self.voices.speech(reply.text, reply.lang)  # before answering: no dead air
-        try:
-            leg: MediaLeg = await self.engine.answer_service(call)
-        except (NegotiationError, ValueError):
-            call.reject(488)
+        leg = await answer_call(self.engine, call)  # to an offer, or a delayed offer
+        if leg is None:
             return
         ended = asyncio.ensure_future(call.ended.wait())
         playing: list[asyncio.Future[None]] = []
         if not reply.ok:
             playing.append(leg.play(ToneSource(swedish_tone("special_information"), SIT_MS)))
         elif speech is None:  # no speech synthesiser: the forwarding codes' three beeps
-            beep, gap = ToneSegment((1400.0,), 150), ToneSegment((), 125)
-            spec = ToneSpec("confirmation", (beep, gap, beep, gap, beep), loop_from=None)
-            playing.append(leg.play(ToneSource(ToneGenerator(spec), CONFIRM_MS)))
+            playing.append(leg.play(ToneSource(swedish_tone("confirmation"), CONFIRMATION_MS)))
         if speech is not None:
             playing.append(leg.play_pcm(speech))
         waiting: list[asyncio.Future[Any]] = [playing[-1], ended]

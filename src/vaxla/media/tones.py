@@ -88,8 +88,13 @@ SWEDISH_TONES: dict[str, ToneSpec] = {
         ToneSpec("special_dial", (*(_on(425, 100), _off(100)) * 3, _on(425, None)), None),
         ToneSpec("special_information", _SIT),
         ToneSpec("record_warning", (_on(1400, 500), _off(15000))),
+        # Växla's own: three short beeps, a code dialled on the phone took effect.
+        ToneSpec("confirmation", (*(_on(1400, 150), _off(125)) * 2, _on(1400, 150)), None),
     )
 }
+
+#: How long the confirmation beeps last.
+CONFIRMATION_MS = 700
 
 
 class ToneGenerator:

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vaxla.forwarding")
 
-CONFIRM_MS = 700
 REFUSE_MS = 2100
 
 
@@ -77,24 +76,20 @@ class ForwardingCodeService:
         return True
 
     async def handle(self, call: ServiceCall) -> None:
-        from vaxla.media.negotiation import NegotiationError
         from vaxla.media.player import ToneSource
-        from vaxla.media.tones import ToneGenerator, ToneSegment, ToneSpec, swedish_tone
+        from vaxla.media.services import answer_call
+        from vaxla.media.tones import CONFIRMATION_MS, swedish_tone
 
         code = parse_star_code(call.number)
         if code is None:
             call.reject(404)
             return
         ok = await self.apply(call.caller, code)
-        try:
-            leg = await self.engine.answer_service(call)
-        except (NegotiationError, ValueError):
-            call.reject(488)
+        leg = await answer_call(self.engine, call)  # to an offer, or a delayed offer
+        if leg is None:
             return
         if ok:
-            beep, gap = ToneSegment((1400.0,), 150), ToneSegment((), 125)
-            spec = ToneSpec("confirmation", (beep, gap, beep, gap, beep), loop_from=None)
-            source = ToneSource(ToneGenerator(spec), CONFIRM_MS)
+            source = ToneSource(swedish_tone("confirmation"), CONFIRMATION_MS)
         else:
             source = ToneSource(swedish_tone("special_information"), REFUSE_MS)
         ended = asyncio.ensure_future(call.ended.wait())
