@@ -25,7 +25,8 @@ The relay is, in turn (each for every N, in the same run):
   pure-Python relay, ``RelaySide.datagram_received``, on uvloop);
 * ``rtpengine``: rtpengine (Debian's 10.5) in userspace mode
   (``--table=-1``, one worker thread), calls set up with the ng protocol
-  (bencode over UDP: offer/answer, delete afterwards).
+  (bencode over UDP: offer/answer, delete afterwards). ``bash
+  scripts/setup.sh --bench`` installs it (Debian's ``rtpengine-daemon``).
 
 With ``--pin`` (default) the relay runs on CPU 0 and the generator on
 CPU 1. For each row, the relay process's CPU (utime + stime of all its

@@ -3,11 +3,16 @@
 # missing, the virtualenv in .venv and the Python packages.
 #   scripts/setup.sh          what `vaxla serve` needs
 #   scripts/setup.sh --test   plus the real peers and services the tests use
+#   scripts/setup.sh --bench  plus the references the benchmarks compare with (rtpengine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 for_tests=0
-[ "${1:-}" = "--test" ] && for_tests=1
+for_bench=0
+case "${1:-}" in
+    --test) for_tests=1 ;;
+    --bench) for_tests=1; for_bench=1 ;;
+esac
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -45,7 +50,15 @@ if [ $for_tests = 1 ]; then
     # Browser tests: Playwright drives Debian's Chromium (no browser download).
     [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
+new_rtpengine=0
+if [ $for_bench = 1 ] && ! command -v rtpengine >/dev/null; then
+    missing+=(rtpengine-daemon)  # bench_relay.py starts its own, in userspace mode
+    new_rtpengine=1
+fi
 apt_install "${missing[@]}"
+if [ $new_rtpengine = 1 ] && command -v systemctl >/dev/null; then
+    as_root systemctl disable --now rtpengine-daemon.service 2>/dev/null || true
+fi
 
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
