@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from vaxla.net.stack import SipStack
-from vaxla.pbx.b2bua import B2BUA
+from vaxla.pbx.b2bua import B2BUA, Call
 from vaxla.pbx.dialog import ALLOW
 from vaxla.pbx.registrar import Registrar
 from vaxla.sip.events import (
@@ -79,6 +79,40 @@ class PbxApplication:
         )
 
     def handle_event(self, event: Event) -> None:
+        """Hand ``event`` to the registrar or the B2BUA.  Should that fail
+        for a call's event, the call is released (500 to a caller still
+        waiting, BYE on both sides of an answered call) rather than left
+        hanging until a timer notices; the error is logged with its call."""
+        call = self._call_of(event)
+        try:
+            self._handle(event)
+        except Exception:
+            if call is None:
+                raise
+            log.exception(
+                "handling %s failed: call released",
+                type(event).__name__,
+                extra={"call_id": call.a_dialog.call_id},
+            )
+            self.b2bua.release_after_error(call)
+
+    def _call_of(self, event: Event) -> Call | None:
+        """The live call ``event`` belongs to, if any."""
+        b2bua = self.b2bua
+        if isinstance(event, ResponseReceived | TransactionTimeout) and event.txn_id is not None:
+            fork = b2bua.forks.get(event.txn_id)
+            if fork is not None:
+                return fork[0]
+            forward = b2bua.forwards.get(event.txn_id)
+            return forward.call if forward is not None else None
+        if isinstance(event, RequestReceived | AckReceived):
+            found = b2bua.dialog_of(event.request)
+            return found[0] if found is not None else None
+        if isinstance(event, CancelReceived) and event.invite_txn_id is not None:
+            return b2bua.calls_by_a_txn.get(event.invite_txn_id)
+        return None
+
+    def _handle(self, event: Event) -> None:
         if isinstance(event, RequestReceived):
             self._request(event.txn_id, event.request, event)
         elif isinstance(event, ResponseReceived):

@@ -876,6 +876,38 @@ class B2BUA:
         call.outcome.sip_status = status
         self.finish(call, result)
 
+    def release_after_error(self, call: Call) -> None:
+        """Something failed while handling this call: end it cleanly — 500 to
+        a caller still waiting (its phones stop ringing), BYE on both sides of
+        an answered call — so nobody hangs on a dead call.  Each step is
+        tried on its own; a failing one is logged and the rest still run."""
+        if call.state is CallState.ENDED:
+            return
+
+        steps: list[Callable[[], object]] = []
+        if call.state is CallState.ANSWERED:
+            for side in ("a", "b"):
+                dialog = call.side_dialog(side)
+                if dialog is not None and dialog.confirmed:
+                    bye = functools.partial(dialog.request, "BYE", self.me)
+                    steps.append(functools.partial(self._send_built, bye, dialog.peer))
+            steps.append(functools.partial(self.finish, call, "failed", "server"))
+        else:
+            for leg in call.forks.values():
+                if leg.state in (LegState.CALLING, LegState.EARLY):
+                    steps.append(functools.partial(leg.cancel, self.stack))
+            steps.append(functools.partial(self._fail, call, 500, "failed"))
+            # should the 500 fail, the call still ends
+            steps.append(functools.partial(self.finish, call, "failed", "server"))
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("releasing %s", call.a_dialog.call_id)
+
+    def _send_built(self, build: Callable[[], Request], peer: Peer) -> None:
+        self.stack.send_request(build(), peer)
+
     def finish(self, call: Call, result: str, hangup_by: str | None = None) -> None:
         if call.state is CallState.ENDED:
             return
