@@ -144,3 +144,23 @@ async def test_nobody_answers_and_the_caller_searches_again(
         "answered",
         "caller",
     )
+
+
+async def test_the_phone_stops_ringing_when_the_caller_gives_up(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    _person(node, "Vera", "Wikström", "3722")
+    caller = await registered_phone(node, baresip_factory, "3721")
+    node.add_extension("3722", "pw-3722")
+    target = await baresip_factory("p3722")
+    await target.register("3722", "pw-3722", node.sip_addr, answermode="manual")
+
+    await caller.dial(f"sip:{SEARCH}@{node.sip_addr}")
+    await caller.wait_event("CALL_ESTABLISHED", 10)
+    await caller.send_dtmf("945#1")  # W-I-K, then the first match
+    await target.wait_event("CALL_INCOMING", 15)  # Vera's phone rings...
+    await caller.hangup()  # ...and the caller gives up
+    await target.wait_event("CALL_CLOSED", 5)
+    await _until_logged(node, "keypad search transfer", 1, 5)
+    mine = [r for r in _logged(node, "keypad search transfer") if r["caller"] == "3721"]
+    assert [(r["to"], r["status"]) for r in mine] == [("3722", 487)]

@@ -439,6 +439,16 @@ class CallControl:
             on_fail=not_answered,
             timeout=min(b2bua.no_answer_timeout, MAX_3PCC_RING),
         )
+        previous = call.on_finish
+
+        def call_ended() -> None:  # e.g. the caller hung up: the new phone stops ringing
+            if previous is not None:
+                previous()
+            if not orig.done:
+                orig.abort()
+                failed(487)
+
+        call.on_finish = call_ended
         who = {"call_id": call.a_dialog.call_id, "to": to_number, "leaving": leaving}
         log.info("transfer", extra=who)
 
