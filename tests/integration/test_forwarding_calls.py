@@ -4,7 +4,6 @@ unconditional, busy, no answer, not reachable, loops, external targets."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -36,26 +35,6 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaxlaProcess]:
 def _forward(node: VaxlaProcess, ext: str, *rules: dict[str, Any], seconds: int = 20) -> None:
     r = node.api("PUT", FWD.format(ext), json={"rules": list(rules), "no_answer_seconds": seconds})
     assert r.status_code == 200, r.text
-
-
-def _records(node: VaxlaProcess, caller: str, n: int = 1) -> list[dict[str, Any]]:
-    """The caller's call records, read from the node's database (with the forwarding)."""
-    deadline = time.monotonic() + 5
-    while True:
-        conn = sqlite3.connect(node.data_dir / "vaxla.db")
-        conn.row_factory = sqlite3.Row
-        try:
-            rows = [
-                dict(r)
-                for r in conn.execute(
-                    "SELECT * FROM call_records WHERE caller = ? ORDER BY id", (caller,)
-                )
-            ]
-        finally:
-            conn.close()
-        if len(rows) >= n or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
 
 
 async def _sipp_phone(
@@ -103,7 +82,7 @@ async def test_unconditional_forwarding_rings_the_target_not_the_callee(
     assert tone_present(await a.wait_recording("dec"), 1600.0, min_snr_db=15)
     assert not [e for e in b.events if str(e.get("type", "")).startswith("CALL_")]
 
-    [record] = _records(node, "3001")
+    [record] = node.call_records("3001")
     assert (record["callee"], record["result"], record["sip_status"]) == ("3003", "answered", 200)
     assert (record["forwarded_from"], record["forward_kind"]) == ("3002", "always")
 
@@ -126,7 +105,7 @@ async def test_busy_forwarding_carries_a_diversion_header(node: VaxlaProcess) ->
     assert "Diversion: <sip:3102@127.0.0.1>;reason=user-busy;counter=1;privacy=off" in invite
     assert "To: <sip:3103@127.0.0.1>" in invite
 
-    [record] = _records(node, "3101")
+    [record] = node.call_records("3101")
     assert (record["callee"], record["result"]) == ("3103", "answered")
     assert (record["forwarded_from"], record["forward_kind"]) == ("3102", "busy")
 
@@ -153,7 +132,7 @@ async def test_no_answer_forwarding_after_its_ring_time(
     await a.wait_event("CALL_CLOSED", 5)
     assert tone_present(await c.wait_recording("dec"), 440.0, min_snr_db=15)
 
-    [record] = _records(node, "3201")
+    [record] = node.call_records("3201")
     assert (record["callee"], record["result"], record["hangup_by"]) == (
         "3203",
         "answered",
@@ -181,7 +160,7 @@ async def test_forwarding_target_answers_before_the_first_phone_stops_ringing(
     assert result.messages.count("CANCEL sip:3252@") == 1, result.describe()
     await a.hangup()
     await c.wait_event("CALL_CLOSED", 5)
-    [record] = _records(node, "3251")
+    [record] = node.call_records("3251")
     assert (record["callee"], record["result"], record["forward_kind"]) == (
         "3253",
         "answered",
@@ -203,7 +182,7 @@ async def test_not_reachable_forwarding_and_a_loop_that_is_stopped(node: VaxlaPr
     answered = await target.wait(10)
     assert answered.ok, answered.describe()
     assert "Diversion: <sip:3302@127.0.0.1>;reason=unavailable" in answered.messages
-    [record] = _records(node, "3301")
+    [record] = node.call_records("3301")
     assert (record["callee"], record["forwarded_from"], record["forward_kind"]) == (
         "3303",
         "3302",
@@ -223,7 +202,7 @@ async def test_external_target_without_a_trunk_fails_clearly(node: VaxlaProcess)
     assert caller.ok, caller.describe()  # 480 at once
     assert "SIP/2.0 480" in caller.messages
     assert "+46701234567 needs an external line (trunk)" in caller.messages
-    [record] = _records(node, "3401")
+    [record] = node.call_records("3401")
     assert (record["callee"], record["result"], record["forward_kind"]) == (
         "+46701234567",
         "unavailable",

@@ -5,7 +5,6 @@ matches and is connected to the one it picks."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -46,34 +45,21 @@ def _person(node: VaxlaProcess, first: str, last: str, extension: str) -> int:
     return int(r.json()["id"])
 
 
-def _records(node: VaxlaProcess, caller: str, n: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 5
-    while True:
-        conn = sqlite3.connect(node.data_dir / "vaxla.db")
-        conn.row_factory = sqlite3.Row
-        try:
-            rows = [
-                dict(r)
-                for r in conn.execute(
-                    "SELECT * FROM call_records WHERE caller = ? ORDER BY id", (caller,)
-                )
-            ]
-        finally:
-            conn.close()
-        if len(rows) >= n or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+def _logged(node: VaxlaProcess, msg: str, caller: str | None = None) -> list[dict[str, Any]]:
+    """Log records with message ``msg`` (of ``caller``'s calls only, if given)."""
+    return [
+        r for r in node.log_records() if r.get("msg") == msg and caller in (None, r.get("caller"))
+    ]
 
 
-def _logged(node: VaxlaProcess, msg: str) -> list[dict[str, Any]]:
-    return [r for r in node.log_records() if r.get("msg") == msg]
-
-
-async def _until_logged(node: VaxlaProcess, msg: str, n: int, timeout: float) -> None:
+async def _until_logged(
+    node: VaxlaProcess, msg: str, n: int, timeout: float, caller: str | None = None
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
-    while len(_logged(node, msg)) < n:
+    while len(found := _logged(node, msg, caller)) < n:
         assert time.monotonic() < deadline, f"no {n} x {msg!r} in the log"
         await asyncio.sleep(0.1)
+    return found
 
 
 async def test_search_by_keypad_and_be_connected(
@@ -92,8 +78,7 @@ async def test_search_by_keypad_and_be_connected(
     await caller.wait_event("CALL_ESTABLISHED", 10)
     await asyncio.sleep(1.0)  # the welcome starts; keys interrupt it
     await caller.send_dtmf("546#")  # L-I-N: Karin Lindqvist (last name), Lina Öberg (first)
-    await _until_logged(node, "keypad search", 1, 10)
-    [search] = _logged(node, "keypad search")
+    [search] = await _until_logged(node, "keypad search", 1, 10, caller="3701")
     assert (search["caller"], search["digits"], search["found"]) == ("3701", "546", 2)
     await asyncio.sleep(1.5)  # the matches being read out: Karin first, with her meeting
     await caller.send_dtmf("1")
@@ -112,9 +97,9 @@ async def test_search_by_keypad_and_be_connected(
         for i in range(0, len(samples), rate)
     ]
 
-    [transfer] = _logged(node, "keypad search transfer")
+    [transfer] = _logged(node, "keypad search transfer", caller="3701")
     assert (transfer["to"], transfer["status"]) == ("3702", 200)
-    service, talk = _records(node, "3701", 2)
+    service, talk = node.call_records("3701", 2)
     assert (service["callee"], service["result"]) == (SEARCH, "transferred")
     assert (talk["callee"], talk["result"]) == ("3702", "answered")
 
@@ -124,21 +109,19 @@ async def test_nobody_answers_and_the_caller_searches_again(
 ) -> None:
     _person(node, "Ture", "Zetterström", "3712")  # no phone registered on 3712
     caller = await registered_phone(node, baresip_factory, "3711")
-    before = len(_logged(node, "keypad search transfer"))
 
     await caller.dial(f"sip:{SEARCH}@{node.sip_addr}")
     await caller.wait_event("CALL_ESTABLISHED", 10)
     await caller.send_dtmf("9388#")  # Z-E-T-T
     await asyncio.sleep(1.0)
     await caller.send_dtmf("1")
-    await _until_logged(node, "keypad search transfer", before + 1, 10)
-    failed = _logged(node, "keypad search transfer")[-1]
+    [failed] = await _until_logged(node, "keypad search transfer", 1, 10, caller="3711")
     assert (failed["to"], failed["status"]) == ("3712", 480)
     await caller.send_dtmf("999#")  # still in the search: nothing found this time
-    await _until_logged(node, "keypad search", 3, 15)
-    assert _logged(node, "keypad search")[-1]["found"] == 0
+    searches = await _until_logged(node, "keypad search", 2, 15, caller="3711")
+    assert [r["found"] for r in searches] == [1, 0]
     await caller.hangup()
-    [record] = _records(node, "3711", 1)
+    [record] = node.call_records("3711", 1)
     assert (record["callee"], record["result"], record["hangup_by"]) == (
         SEARCH,
         "answered",
@@ -161,6 +144,5 @@ async def test_the_phone_stops_ringing_when_the_caller_gives_up(
     await target.wait_event("CALL_INCOMING", 15)  # Vera's phone rings...
     await caller.hangup()  # ...and the caller gives up
     await target.wait_event("CALL_CLOSED", 5)
-    await _until_logged(node, "keypad search transfer", 1, 5)
-    mine = [r for r in _logged(node, "keypad search transfer") if r["caller"] == "3721"]
+    mine = await _until_logged(node, "keypad search transfer", 1, 5, caller="3721")
     assert [(r["to"], r["status"]) for r in mine] == [("3722", 487)]

@@ -150,7 +150,7 @@ def _power_spectrum(samples: FloatArray, rate: int) -> tuple[FloatArray, FloatAr
     window = np.hanning(samples.size)
     spectrum = np.abs(np.fft.rfft(samples * window)) ** 2
     freqs = np.fft.rfftfreq(samples.size, d=1.0 / rate)
-    return freqs, spectrum
+    return freqs.astype(np.float64), spectrum.astype(np.float64)
 
 
 def dominant_frequencies(

@@ -32,6 +32,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .ports import LOOPBACK, free_port
 
@@ -423,7 +424,7 @@ async def run_scenario_async(
     *,
     timeout: float | None = 30.0,
     keep_workdir: bool = False,
-    **kwargs: object,
+    **kwargs: Any,
 ) -> SippResult:
     """Run SIPp to completion without blocking the event loop (see :func:`run_scenario`)."""
     proc = await start_scenario(

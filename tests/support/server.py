@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -155,6 +156,26 @@ class VaxlaProcess:
         r.raise_for_status()
         result: list[dict[str, Any]] = r.json()
         return result
+
+    def call_records(self, caller: str, n: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The caller's call records, every column (forwarding too), read from
+        the node's SQLite database; waits up to ``timeout`` for ``n`` of them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            conn = sqlite3.connect(self.data_dir / "vaxla.db")
+            conn.row_factory = sqlite3.Row
+            try:
+                rows = [
+                    dict(r)
+                    for r in conn.execute(
+                        "SELECT * FROM call_records WHERE caller = ? ORDER BY id", (caller,)
+                    )
+                ]
+            finally:
+                conn.close()
+            if len(rows) >= n or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.1)
 
     def wait_for_calls(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
