@@ -14,7 +14,7 @@ from tests.support.server import VaxlaProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.peers]
 
-HZ = {"1001": 440.0, "1002": 1000.0, "1003": 1600.0}
+HZ = {"1001": 440.0, "1002": 1000.0, "1003": 1600.0, "1004": 2200.0}
 
 
 async def _phones(
@@ -97,6 +97,45 @@ async def test_blind_transfer_moves_the_caller(
     calls = node.wait_for_calls(2)
     results = sorted((c["callee"], c["result"]) for c in calls)
     assert results == [("1002", "transferred"), ("1003", "answered")]
+
+
+async def test_blind_transfer_follows_the_targets_forwarding(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    """1003 forwards every call to 1004: a call transferred to 1003 rings 1004,
+    as a call dialled to 1003 would, and its record says so."""
+    phones = await _phones(node, baresip_factory, "1001", "1002", "1003", "1004")
+    caller, operator, away, stand_in = (phones[n] for n in ("1001", "1002", "1003", "1004"))
+    r = node.api(
+        "PUT",
+        "/api/v1/extensions/1003/forwarding",
+        json={"rules": [{"kind": "always", "target": "1004"}]},
+    )
+    assert r.status_code == 200, r.text
+    token = node.cli("token", "create", "--name", "tel", "--role", "operator").strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    await caller.dial(f"sip:1002@{node.sip_addr}")
+    await caller.wait_event("CALL_ESTABLISHED", 10)
+    await operator.wait_event("CALL_ESTABLISHED", 10)
+    [live] = node.api("GET", "/api/v1/calls/live", headers=auth).json()
+
+    r = node.api(
+        "POST", f"/api/v1/calls/{live['call_id']}/transfer", json={"to": "1003"}, headers=auth
+    )
+    assert r.status_code == 202, r.text
+    await stand_in.wait_event("CALL_ESTABLISHED", 10)
+    await operator.wait_event("CALL_CLOSED", 10)
+    await asyncio.sleep(1.0)
+    await stand_in.hangup()
+    await caller.wait_event("CALL_CLOSED", 5)
+    assert tone_present(await stand_in.wait_recording("dec"), HZ["1001"], min_snr_db=15)
+    assert not [e for e in away.events if str(e.get("type", "")).startswith("CALL_")]
+    [record] = [r for r in node.call_records("1001", 2) if r["callee"] == "1004"]
+    assert (record["result"], record["forwarded_from"], record["forward_kind"]) == (
+        "answered",
+        "1003",
+        "always",
+    )
 
 
 async def test_call_control_needs_an_operator_role(module_node: VaxlaProcess) -> None:

@@ -69,8 +69,9 @@ def build_router(
 
     @router.post("/calls/{call_id}/transfer", status_code=202)
     async def transfer(call_id: str, body: TransferIn, _: Principal = operator) -> CallRef:
-        """Blind transfer: ``transferor`` leaves, ``to`` takes its place."""
-        control.transfer(call_id, body.to, body.transferor)
+        """Blind transfer: ``transferor`` leaves, ``to`` takes its place (or
+        whoever ``to``'s unconditional forwarding names)."""
+        await control.transfer(call_id, body.to, body.transferor)
         return CallRef(call_id=call_id)
 
     @router.get("/calls/live", response_model=list[LiveCall])

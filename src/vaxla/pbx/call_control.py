@@ -23,6 +23,7 @@ from vaxla.errors import Conflict, NotFound
 from vaxla.pbx.b2bua import B2BUA, BLeg, Call, CallState, LegState
 from vaxla.pbx.cdr import CallOutcome
 from vaxla.pbx.dialog import ALLOW, Dialog, remote_target_of
+from vaxla.pbx.forwarding import CallPath, Resolution, resolve
 from vaxla.pbx.location import Contact
 from vaxla.sip.message import Response, new_call_id, new_tag
 
@@ -326,16 +327,19 @@ class CallControl:
         else:
             b2bua.on_cancel(call.a_txn)
 
-    def transfer(self, call_id: str, to_number: str, transferor: str | None = None) -> None:
+    async def transfer(self, call_id: str, to_number: str, transferor: str | None = None) -> None:
         """Blind transfer: the party ``transferor`` (an extension; default the
-        callee) leaves, ``to_number`` takes its place."""
+        callee) leaves, ``to_number`` (after its call forwarding) takes its place."""
         call = self.find(call_id)
         if call.state is not CallState.ANSWERED or call.b is None:
             raise CallNotAnswered(f"call {call_id} is not answered", call_id=call_id)
         leaving = "b"
         if transferor is not None and transferor == call.outcome.caller:
             leaving = "a"
-        contacts = self._contacts(to_number)
+        found = await self._destination(to_number)
+        contacts = self._contacts(found.target)
+        if call.state is not CallState.ANSWERED:  # it ended while the forwarding was read
+            raise CallNotAnswered(f"call {call_id} is not answered", call_id=call_id)
 
         def failed(status: int) -> None:
             self.b2bua.bus and self.b2bua.bus.publish(
@@ -349,33 +353,48 @@ class CallControl:
                 },
             )
 
-        self._replace(call, leaving, to_number, contacts, failed)
+        self._replace(call, leaving, found, contacts, failed)
 
     def transfer_service_call(self, call: Call, to_number: str) -> asyncio.Future[int]:
         """A service (e.g. the keypad directory) hands its caller to
-        ``to_number``: 200 once they talk, else the failure status (480 when
-        no phone is registered); the service goes on meanwhile (ringback)."""
+        ``to_number`` (after its call forwarding): 200 once they talk, else
+        the failure status (480 when no phone is registered); the service
+        goes on meanwhile (ringback)."""
+        return asyncio.get_running_loop().create_task(self._transfer_service_call(call, to_number))
+
+    async def _transfer_service_call(self, call: Call, to_number: str) -> int:
+        if call.state is not CallState.ANSWERED or call.service is None:
+            return 481
+        found = await self._destination(to_number)
+        contacts = self.b2bua.location.lookup(found.target, self.clock())
+        if not contacts:
+            return 480
+        if call.state is not CallState.ANSWERED:
+            return 487
         done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         def settle(status: int) -> None:
             if not done.done():
                 done.set_result(status)
 
-        if call.state is not CallState.ANSWERED or call.service is None:
-            settle(481)
-            return done
-        contacts = self.b2bua.location.lookup(to_number, self.clock())
-        if not contacts:
-            settle(480)
-            return done
-        self._replace(call, "b", to_number, contacts, settle, on_done=lambda: settle(200))
-        return done
+        self._replace(call, "b", found, contacts, settle, on_done=lambda: settle(200))
+        return await done
+
+    async def _destination(self, number: str) -> Resolution:
+        """Where a call to ``number`` rings after its unconditional forwarding
+        (and its not-reachable forwarding when no phone is registered), as
+        for a call dialled to it."""
+        table = await self.b2bua.forwarding.table()
+        now = self.clock()
+        return resolve(
+            table, CallPath(number), lambda ext: bool(self.b2bua.location.lookup(ext, now))
+        )
 
     def _replace(
         self,
         call: Call,
         leaving: str,
-        to_number: str,
+        found: Resolution,
         contacts: list[Contact],
         failed: Callable[[int], None],
         on_done: Callable[[], None] | None = None,
@@ -385,6 +404,7 @@ class CallControl:
         The ``leaving`` side (a phone, or the service that answered) is
         released once the new phone answers; until then the call goes on."""
         b2bua = self.b2bua
+        to_number = found.target
         staying = "a" if leaving == "b" else "b"
         stay_dialog = call.side_dialog(staying)
         assert stay_dialog is not None
@@ -418,7 +438,7 @@ class CallControl:
                 ack = stay_dialog.request("ACK", b2bua.me, cseq=reinvite.cseq.seq)
                 b2bua.stack.send_stateless(ack, stay_dialog.peer)
                 orig.ack(t_leg, r.body)
-                self._complete_transfer(call, staying, leaving, t_leg, staying_party, to_number)
+                self._complete_transfer(call, staying, leaving, t_leg, staying_party, found)
                 if on_done is not None:
                     on_done()
 
@@ -453,7 +473,13 @@ class CallControl:
         log.info("transfer", extra=who)
 
     def _complete_transfer(
-        self, old: Call, staying: str, leaving: str, t_leg: BLeg, staying_party: str, to: str
+        self,
+        old: Call,
+        staying: str,
+        leaving: str,
+        t_leg: BLeg,
+        staying_party: str,
+        found: Resolution,
     ) -> None:
         b2bua = self.b2bua
         leave_dialog = old.side_dialog(leaving)  # None: a service answered the call
@@ -465,7 +491,12 @@ class CallControl:
         b2bua.finish(old, "transferred", old.outcome.callee if leaving == "b" else "caller")
         # The party who stays now talks with the new one: a new call record.
         now = self.clock()
-        outcome = CallOutcome(stay_dialog.call_id + ";transfer", staying_party, to, now, now)
+        outcome = CallOutcome(
+            stay_dialog.call_id + ";transfer", staying_party, found.target, now, now
+        )
+        if found.steps:  # the record says who was asked for, as for a forwarded call
+            outcome.forwarded_from = found.path.dialled
+            outcome.forward_kind = found.steps[-1].kind.value
         new = Call(
             a_txn=f"xfer:{t_leg.dialog.call_id}",
             a_invite=t_leg.invite,
