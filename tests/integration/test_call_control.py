@@ -69,22 +69,28 @@ async def test_click_to_call_rings_operator_then_target(
     )
 
 
-async def test_blind_transfer_moves_the_caller(
-    node: VaxlaProcess, baresip_factory: BaresipFactory
-) -> None:
-    phones = await _phones(node, baresip_factory, "1001", "1002", "1003")
-    caller, operator, colleague = phones["1001"], phones["1002"], phones["1003"]
+async def _operator_transfers(
+    node: VaxlaProcess, caller: BaresipPhone, operator: BaresipPhone, to: str
+) -> dict[str, str]:
+    """The caller calls the operator (1002), who answers; the console then
+    transfers the call to ``to``. Returns the console's auth header."""
     token = node.cli("token", "create", "--name", "tel", "--role", "operator").strip()
     auth = {"Authorization": f"Bearer {token}"}
     await caller.dial(f"sip:1002@{node.sip_addr}")
     await caller.wait_event("CALL_ESTABLISHED", 10)
     await operator.wait_event("CALL_ESTABLISHED", 10)
     [live] = node.api("GET", "/api/v1/calls/live", headers=auth).json()
-
-    r = node.api(
-        "POST", f"/api/v1/calls/{live['call_id']}/transfer", json={"to": "1003"}, headers=auth
-    )
+    r = node.api("POST", f"/api/v1/calls/{live['call_id']}/transfer", json={"to": to}, headers=auth)
     assert r.status_code == 202, r.text
+    return auth
+
+
+async def test_blind_transfer_moves_the_caller(
+    node: VaxlaProcess, baresip_factory: BaresipFactory
+) -> None:
+    phones = await _phones(node, baresip_factory, "1001", "1002", "1003")
+    caller, operator, colleague = phones["1001"], phones["1002"], phones["1003"]
+    auth = await _operator_transfers(node, caller, operator, "1003")
     await colleague.wait_event("CALL_ESTABLISHED", 10)
     await operator.wait_event("CALL_CLOSED", 10)  # the operator is released
     live = node.api("GET", "/api/v1/calls/live", headers=auth).json()
@@ -112,17 +118,7 @@ async def test_blind_transfer_follows_the_targets_forwarding(
         json={"rules": [{"kind": "always", "target": "1004"}]},
     )
     assert r.status_code == 200, r.text
-    token = node.cli("token", "create", "--name", "tel", "--role", "operator").strip()
-    auth = {"Authorization": f"Bearer {token}"}
-    await caller.dial(f"sip:1002@{node.sip_addr}")
-    await caller.wait_event("CALL_ESTABLISHED", 10)
-    await operator.wait_event("CALL_ESTABLISHED", 10)
-    [live] = node.api("GET", "/api/v1/calls/live", headers=auth).json()
-
-    r = node.api(
-        "POST", f"/api/v1/calls/{live['call_id']}/transfer", json={"to": "1003"}, headers=auth
-    )
-    assert r.status_code == 202, r.text
+    await _operator_transfers(node, caller, operator, "1003")
     await stand_in.wait_event("CALL_ESTABLISHED", 10)
     await operator.wait_event("CALL_CLOSED", 10)
     await asyncio.sleep(1.0)
