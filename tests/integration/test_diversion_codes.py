@@ -5,7 +5,6 @@ node and hears the spoken confirmation."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,28 +21,10 @@ from vaxla.directory.schedule import STOCKHOLM
 pytestmark = [pytest.mark.slow, pytest.mark.peers]
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaxlaProcess]:
-    proc = VaxlaProcess(tmp_path_factory.mktemp("divcode") / "node")
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
-
-
-def _person(node: VaxlaProcess, first: str, extension: str) -> int:
-    r = node.api(
-        "POST",
-        "/api/v1/directory/people",
-        json={
-            "first_name": first,
-            "last_name": "Hänvisad",
-            "phones": [{"kind": "extension", "number": extension}],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
+@pytest.fixture
+def node(module_node: VaxlaProcess) -> VaxlaProcess:
+    """The tests of this module share one node (each uses its own extensions)."""
+    return module_node
 
 
 def _diversion(node: VaxlaProcess, person_id: int) -> dict[str, Any] | None:
@@ -79,7 +60,7 @@ def _speech_heard(path: Path) -> float:
 async def test_diversion_codes_from_the_phone(
     node: VaxlaProcess, baresip_factory: BaresipFactory
 ) -> None:
-    person_id = _person(node, "Dag", "3601")
+    person_id = node.add_person("Dag", "Hänvisad", "3601")
     phone = await registered_phone(node, baresip_factory, "3601")
 
     # *23*1*1300#: reason 1 (lunch), back at 13:00
@@ -120,7 +101,8 @@ async def test_diversion_codes_from_the_phone(
 async def test_a_shared_extension_is_refused(
     node: VaxlaProcess, baresip_factory: BaresipFactory
 ) -> None:
-    first, second = _person(node, "Eva", "3602"), _person(node, "Fredrik", "3602")
+    first = node.add_person("Eva", "Hänvisad", "3602")
+    second = node.add_person("Fredrik", "Hänvisad", "3602")
     phone = await registered_phone(node, baresip_factory, "3602")
     heard = await _dial_code(phone, node, "*23*2#")
     samples, rate = read_wav(heard)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,15 +20,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.peers]
 FWD = "/api/v1/extensions/{}/forwarding"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaxlaProcess]:
-    """One node for the module; each test uses its own extensions."""
-    proc = VaxlaProcess(tmp_path_factory.mktemp("fwd") / "node")
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
+@pytest.fixture
+def node(module_node: VaxlaProcess) -> VaxlaProcess:
+    """The tests of this module share one node (each uses its own extensions)."""
+    return module_node
 
 
 def _forward(node: VaxlaProcess, ext: str, *rules: dict[str, Any], seconds: int = 20) -> None:

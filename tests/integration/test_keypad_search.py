@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,28 +20,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.peers]
 SEARCH = "9005"
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VaxlaProcess]:
-    proc = VaxlaProcess(tmp_path_factory.mktemp("keypad") / "node")
-    try:
-        proc.start()
-        yield proc
-    finally:
-        proc.stop()
-
-
-def _person(node: VaxlaProcess, first: str, last: str, extension: str) -> int:
-    r = node.api(
-        "POST",
-        "/api/v1/directory/people",
-        json={
-            "first_name": first,
-            "last_name": last,
-            "phones": [{"kind": "extension", "number": extension}],
-        },
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
+@pytest.fixture
+def node(module_node: VaxlaProcess) -> VaxlaProcess:
+    """The tests of this module share one node (each uses its own extensions)."""
+    return module_node
 
 
 def _logged(node: VaxlaProcess, msg: str, caller: str | None = None) -> list[dict[str, Any]]:
@@ -65,8 +46,8 @@ async def _until_logged(
 async def test_search_by_keypad_and_be_connected(
     node: VaxlaProcess, baresip_factory: BaresipFactory
 ) -> None:
-    karin = _person(node, "Karin", "Lindqvist", "3702")
-    _person(node, "Lina", "Öberg", "3703")
+    karin = node.add_person("Karin", "Lindqvist", "3702")
+    node.add_person("Lina", "Öberg", "3703")
     r = node.api(
         "PUT", f"/api/v1/diversions/{karin}", json={"reason": "meeting", "message": "Rum 4"}
     )
@@ -107,7 +88,7 @@ async def test_search_by_keypad_and_be_connected(
 async def test_nobody_answers_and_the_caller_searches_again(
     node: VaxlaProcess, baresip_factory: BaresipFactory
 ) -> None:
-    _person(node, "Ture", "Zetterström", "3712")  # no phone registered on 3712
+    node.add_person("Ture", "Zetterström", "3712")  # no phone registered on 3712
     caller = await registered_phone(node, baresip_factory, "3711")
 
     await caller.dial(f"sip:{SEARCH}@{node.sip_addr}")
@@ -132,7 +113,7 @@ async def test_nobody_answers_and_the_caller_searches_again(
 async def test_the_phone_stops_ringing_when_the_caller_gives_up(
     node: VaxlaProcess, baresip_factory: BaresipFactory
 ) -> None:
-    _person(node, "Vera", "Wikström", "3722")
+    node.add_person("Vera", "Wikström", "3722")
     caller = await registered_phone(node, baresip_factory, "3721")
     node.add_extension("3722", "pw-3722")
     target = await baresip_factory("p3722")

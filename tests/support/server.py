@@ -151,6 +151,21 @@ class VaxlaProcess:
         if r.status_code != 201:
             raise RuntimeError(f"adding {number} failed: {r.status_code} {r.text}")
 
+    def add_person(self, first: str, last: str, extension: str) -> int:
+        """A person in the directory with ``extension``; returns their id."""
+        r = self.api(
+            "POST",
+            "/api/v1/directory/people",
+            json={
+                "first_name": first,
+                "last_name": last,
+                "phones": [{"kind": "extension", "number": extension}],
+            },
+        )
+        if r.status_code != 201:
+            raise RuntimeError(f"adding {first} {last} failed: {r.status_code} {r.text}")
+        return int(r.json()["id"])
+
     def calls(self) -> list[dict[str, Any]]:
         r = self.api("GET", "/api/v1/calls")
         r.raise_for_status()
