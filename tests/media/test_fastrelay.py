@@ -13,16 +13,18 @@ import struct
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.peers.ports import free_port
 from vaxla.config import MediaSettings
 from vaxla.media import fastrelay
-from vaxla.media.anchor import AnchoredCall, FastRelaySide, RelaySide
+from vaxla.media.anchor import AnchoredCall
 from vaxla.media.engine import MediaEngine
 from vaxla.media.fastrelay import HANDOFF_RTCP, HANDOFF_TAP, Addr, FastRelay
 from vaxla.media.negotiation import make_answer, make_offer
+from vaxla.media.relay_side import FastRelaySide, RelaySide
 from vaxla.media.rtp import RtpSourceStats
 
 if fastrelay.load() is None:
@@ -302,13 +304,22 @@ def _engine(tmp_path: Path, **settings: object) -> MediaEngine:
     return MediaEngine(MediaSettings(port_min=low, port_max=low + 19, **settings), tmp_path)
 
 
-async def _call_traffic(engine: MediaEngine) -> tuple[AnchoredCall, dict[str, object]]:
-    alice, bob = udp(), udp()
-    call = AnchoredCall(engine, "fast-1", "1001", "1002")
+async def _anchored(
+    engine: MediaEngine, call_id: str, alice: socket.socket, bob: socket.socket
+) -> AnchoredCall:
+    """An anchored call between 1001 (``alice``'s socket) and 1002 (``bob``'s),
+    set up through offer_to_b/answer_to_a as the B2BUA does."""
+    call = AnchoredCall(engine, call_id, "1001", "1002")
     await call.open()
     to_bob = call.offer_to_b(bytes(make_offer(HOST, addr_of(alice)[1], session_id="1")))
     answer, _ = make_answer(to_bob, HOST, addr_of(bob)[1], session_id="2")
     call.answer_to_a(bytes(answer))
+    return call
+
+
+async def _call_traffic(engine: MediaEngine) -> tuple[AnchoredCall, dict[str, int]]:
+    alice, bob = udp(), udp()
+    call = await _anchored(engine, "fast-1", alice, bob)
     for i in range(50):
         if i % 10 != 3:  # alice loses a packet now and then
             alice.sendto(rtp(500 + i, 160 * i, 0xA11CE), (HOST, call.a.port))
@@ -324,15 +335,15 @@ async def _call_traffic(engine: MediaEngine) -> tuple[AnchoredCall, dict[str, ob
 
 
 async def test_anchored_call_quality_same_on_both_paths(tmp_path: Path) -> None:
-    results = {}
+    results: dict[bool, tuple[dict[str, int], dict[str, dict[str, Any]]]] = {}
     for fast in (True, False):
         engine = _engine(tmp_path / str(fast), fast_relay=fast)
         call, heard = await _call_traffic(engine)
         assert isinstance(call.a, FastRelaySide) is fast
-        quality = call.quality()
+        stats = call.quality()
         await call.close()
         await engine.close()
-        results[fast] = (heard, {k: v.as_dict() | {"jitter_ms": None} for k, v in quality.items()})
+        results[fast] = (heard, {k: v.as_dict() | {"jitter_ms": None} for k, v in stats.items()})
     assert results[True] == results[False]
     heard, quality = results[True]
     assert heard == {"bob": 45, "alice": 50}
@@ -342,11 +353,7 @@ async def test_anchored_call_quality_same_on_both_paths(tmp_path: Path) -> None:
 async def test_recording_taps_on_the_fast_path(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
     alice, bob = udp(), udp()
-    call = AnchoredCall(engine, "fast-2", "1001", "1002")
-    await call.open()
-    to_bob = call.offer_to_b(bytes(make_offer(HOST, addr_of(alice)[1], session_id="1")))
-    answer, _ = make_answer(to_bob, HOST, addr_of(bob)[1], session_id="2")
-    call.answer_to_a(bytes(answer))
+    call = await _anchored(engine, "fast-2", alice, bob)
     rec_id = await call.start_recording("stereo")
     assert call.a.tap is not None
     for i in range(50):
@@ -355,7 +362,7 @@ async def test_recording_taps_on_the_fast_path(tmp_path: Path) -> None:
         await asyncio.sleep(0.02)
     await call.stop_recording(rec_id)
     assert call.a.tap is None and call.b.tap is None
-    tap_packets = engine.fast_relay().counters()["handoffs"]  # type: ignore[union-attr]
+    tap_packets = engine.fast_relay().counters()["handoffs"]
     assert tap_packets >= 90  # both phones' packets reached the recorder
     assert len(await receive_all(bob)) == 50  # and were still relayed
     await call.close()
