@@ -40,6 +40,7 @@ from vaxla.directory.phone_codes import set_confirmation
 from vaxla.directory.phone_voice import Voices, language_of
 from vaxla.i18n import t
 from vaxla.media.numbers_sv import digits_words
+from vaxla.media.services import answer_call, keyed_number, next_digit
 from vaxla.pbx.services import ServiceCall
 
 if TYPE_CHECKING:
@@ -187,8 +188,6 @@ class KeypadSearchService:
         return " ".join(parts)
 
     async def handle(self, call: ServiceCall) -> None:
-        from vaxla.media.services import answer_call
-
         leg = await answer_call(self.engine, call)
         if leg is None:
             return
@@ -238,37 +237,12 @@ class _Dialogue:
 
     async def key(self) -> str | None:
         """The next key, None when the caller hung up or stayed quiet."""
-        get = asyncio.ensure_future(self.leg.digits.get())
-        ended = asyncio.ensure_future(self.call.ended.wait())
-        try:
-            done, _ = await asyncio.wait(
-                [get, ended], timeout=KEY_WAIT_S, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            ended.cancel()
-        if get not in done:
-            get.cancel()
-            return None
-        return get.result().digit
-
-    async def keyed_name(self) -> str | None:
-        """Digits up to ``#`` (None: hung up or quiet)."""
-        digits = ""
-        while True:
-            key = await self.key()
-            if key is None:
-                return None
-            if key == "#":
-                return digits
-            if key == "*":
-                digits = ""
-            else:
-                digits += key
+        return await next_digit(self.leg, self.call, KEY_WAIT_S)
 
     async def run(self) -> None:
         for _ in range(MAX_SEARCHES):
             await self.say("keypad-search.welcome")
-            digits = await self.keyed_name()
+            digits = await keyed_number(self.leg, self.call, KEY_WAIT_S, star_restarts=True)
             if digits is None:
                 break
             matches, too_many = (await self.service.index()).find(digits)

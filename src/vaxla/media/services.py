@@ -118,6 +118,36 @@ async def _answer_delayed_offer(engine: MediaEngine, call: ServiceCall) -> Media
     return engine.service_leg(call, ep, session_id)
 
 
+async def next_digit(leg: MediaLeg, call: ServiceCall, timeout: float | None = None) -> str | None:
+    """The next key the caller presses; None when they hang up first, or
+    when none comes within ``timeout`` seconds."""
+    get = asyncio.ensure_future(leg.digits.get())
+    ended = asyncio.ensure_future(call.ended.wait())
+    try:
+        done, _ = await asyncio.wait(
+            [get, ended], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        ended.cancel()
+    if get not in done:
+        get.cancel()
+        return None
+    return get.result().digit
+
+
+async def keyed_number(
+    leg: MediaLeg, call: ServiceCall, timeout: float, *, star_restarts: bool = False
+) -> str | None:
+    """The digits keyed up to ``#`` (with ``star_restarts``, ``*`` starts
+    again); None when the caller hung up or stayed quiet ``timeout`` seconds."""
+    digits = ""
+    while (key := await next_digit(leg, call, timeout)) is not None:
+        if key == "#":
+            return digits
+        digits = "" if star_restarts and key == "*" else digits + key
+    return None
+
+
 class EchoService:
     """What the caller sends comes back (after the playout delay)."""
 
@@ -170,13 +200,7 @@ class ReadbackService:
                 [asyncio.ensure_future(self._say(leg, text)), ended],
                 return_when=asyncio.FIRST_COMPLETED,
             )
-            while not call.ended.is_set():
-                get = asyncio.ensure_future(leg.digits.get())
-                done, _ = await asyncio.wait([get, ended], return_when=asyncio.FIRST_COMPLETED)
-                if get not in done:
-                    get.cancel()
-                    break
-                digit = get.result().digit
+            while (digit := await next_digit(leg, call)) is not None:
                 if digit == "*":
                     await self._say(leg, text)
                 else:
@@ -320,26 +344,6 @@ class MonitorService:
         if self.engine.publish is not None:
             self.engine.publish("media.monitor", {"state": state, "mode": self.mode, **data})
 
-    async def _read_number(self, leg: MediaLeg, call: ServiceCall) -> str | None:
-        """Digits keyed up to ``#``; None when the caller hung up or went quiet."""
-        digits = ""
-        ended = asyncio.ensure_future(call.ended.wait())
-        try:
-            while True:
-                get = asyncio.ensure_future(leg.digits.get())
-                done, _ = await asyncio.wait(
-                    [get, ended], timeout=self.DIGIT_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-                )
-                if get not in done:
-                    get.cancel()
-                    return None
-                digit = get.result().digit
-                if digit == "#":
-                    return digits
-                digits += digit
-        finally:
-            ended.cancel()
-
     async def _busy(self, leg: MediaLeg, call: ServiceCall) -> None:
         ended = asyncio.ensure_future(call.ended.wait())
         tone = leg.play(ToneSource(swedish_tone("busy"), 3000))
@@ -368,7 +372,7 @@ class MonitorService:
         if leg is None:
             return
         try:
-            extension = await self._read_number(leg, call)
+            extension = await keyed_number(leg, call, self.DIGIT_TIMEOUT)
             if extension is None:
                 return
             anchored = self._anchored(extension)
